@@ -34,15 +34,36 @@ def _check_temperature(temperature: float) -> float:
     return float(temperature)
 
 
+class AttentionBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d for the pooled attention features that also trains at batch size 1.
+
+    The pooled input has one value per channel and sample, so a single-sample training batch
+    has no batch statistics (plain BatchNorm raises). That sample is then normalised with the
+    running statistics, as in eval mode, and the running statistics are left unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Written out instead of super().forward() so the layer stays TorchScript-able.
+        use_batch_stats = self.training and x.size(0) * x.size(2) * x.size(3) > 1
+        momentum = 0.0
+        if use_batch_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average, as nn.BatchNorm2d does
+                momentum = 1.0 / float(self.num_batches_tracked.item())
+            else:
+                momentum = self.momentum
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            use_batch_stats, momentum, self.eps)
+
+
 class ODConvAttention(nn.Module):
     """The four attentions of ODConv, computed from the globally pooled input.
 
     ``attention_norm`` picks the norm after ``fc``:
 
-    * ``'BN'`` (default, the official choice; its checkpoints hold ``attention.bn``). In training
-      with a batch of one sample there is a single value per channel, which BatchNorm cannot
-      normalise (the official layer raises there). This layer then normalises that sample with
-      the running statistics, exactly as in eval mode, and leaves them unchanged.
+    * ``'BN'`` (default, the official choice; its checkpoints hold ``attention.bn``). Training
+      with a batch of one sample, where the official layer raises, normalises that sample with
+      the running statistics, as in eval mode (see :class:`AttentionBatchNorm2d`).
     * ``'GN'``: GroupNorm with one group, i.e. per-sample normalisation over the A attention
       channels; independent of the batch, so train and eval agree at any batch size.
     * ``'none'``: no norm (``fc`` then feeds the ReLU directly).
@@ -70,7 +91,7 @@ class ODConvAttention(nn.Module):
 
         self.fc = nn.Conv2d(in_channels, attention_channels, 1, bias=False)
         if attention_norm == 'BN':
-            self.bn = nn.BatchNorm2d(attention_channels)
+            self.bn = AttentionBatchNorm2d(attention_channels)
         elif attention_norm == 'GN':
             self.bn = nn.GroupNorm(1, attention_channels)
         else:
@@ -93,21 +114,13 @@ class ODConvAttention(nn.Module):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
 
-    def _norm(self, z: torch.Tensor) -> torch.Tensor:
-        bn = self.bn
-        if isinstance(bn, nn.BatchNorm2d) and self.training and z.size(0) == 1:
-            # One value per channel: batch statistics are undefined, use the running ones.
-            return F.batch_norm(z, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                                False, 0.0, bn.eps)
-        return bn(z)
-
     def forward(self, x: torch.Tensor
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
         """Returns (channel [B,in,1,1], filter [B,out,1,1], spatial [B,k,k], kernel [B,K]);
         an attention that the layer does not have is None (it would be all ones)."""
         batch = x.size(0)
         z = F.adaptive_avg_pool2d(x, 1)
-        z = F.relu(self._norm(self.fc(z)))
+        z = F.relu(self.bn(self.fc(z)))
         t = self.temperature
         channel = torch.sigmoid(self.channel_fc(z) / t)
         filter_att: Optional[torch.Tensor] = None
