@@ -1,0 +1,4 @@
+from .inflate import inflate_state_dict
+from .official import UnrecognisedCheckpoint, convert_official, extract_state_dict
+
+__all__ = ['convert_official', 'inflate_state_dict', 'extract_state_dict', 'UnrecognisedCheckpoint']
