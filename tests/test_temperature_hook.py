@@ -1,0 +1,142 @@
+"""ODConvTemperatureHook: schedule values, resume, validation/test temperature, DDP, errors."""
+import glob
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import odconv_mmdet  # noqa: F401
+from odconv_mmdet.hooks import ODConvTemperatureHook, annealed_temperature
+from toy_runner import ToyModel, build_runner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def formula(cur, total, t0):
+    # Written out from the reference page: T = 1 + max(0, (T0 - 1) * (total - cur) / total)
+    return 1 + max(0, (t0 - 1) * (total - cur) / total)
+
+
+def train_temperatures(model):
+    return [t for mode, t in model.seen if mode == 'loss']
+
+
+@pytest.mark.parametrize('cur, total, t0', [(1, 100, 30), (50, 100, 30), (100, 100, 30), (250, 100, 30),
+                                            (7, 8, 10), (3, 3, 1)])
+def test_schedule_values(cur, total, t0):
+    assert annealed_temperature(cur, total, t0) == pytest.approx(formula(cur, total, t0), rel=1e-12)
+
+
+def test_training_follows_schedule_and_logs_temperature(tmp_path):
+    runner = build_runner(tmp_path, max_epochs=3, experiment_name='run')
+    runner.train()
+    temps = train_temperatures(runner.model)
+    assert len(temps) == 12  # 4 iterations per epoch, 2 annealing epochs -> total 8
+    assert temps == pytest.approx([formula(i, 8, 10) for i in range(1, 13)])
+    assert temps[0] == pytest.approx(1 + 9 * 7 / 8) and temps[7:] == [1.0] * 5
+    hub = runner.message_hub.get_scalar('train/odconv_temperature')
+    assert hub.current() == 1.0
+    log = open(glob.glob(str(tmp_path / '*' / '*.log'))[0]).read()
+    assert 'odconv_temperature: 8.8750' in log  # 1 + 9 * 7/8 at the first iteration
+
+
+def test_resumed_run_continues_the_schedule_exactly(tmp_path):
+    full = build_runner(tmp_path / 'full', max_epochs=3)
+    full.train()
+    first = build_runner(tmp_path / 'part', max_epochs=1)
+    first.train()
+    model = ToyModel()
+    resumed = build_runner(tmp_path / 'part', max_epochs=3, resume=True, model=model,
+                           experiment_name='resumed')
+    resumed.train()
+    assert train_temperatures(model) == pytest.approx(train_temperatures(full.model)[4:])
+    torch.testing.assert_close(resumed.model.conv.weight, full.model.conv.weight)
+
+
+def test_validation_and_test_use_the_schedules_temperature(tmp_path):
+    runner = build_runner(tmp_path, max_epochs=1, val=True)
+    runner.train()
+    modes = runner.model.seen
+    val_temps = [t for mode, t in modes if mode == 'predict']
+    assert val_temps and all(t == pytest.approx(formula(4, 8, 10)) for t in val_temps)
+    ckpt = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)
+    assert ckpt['meta']['odconv_temperature'] == pytest.approx(formula(4, 8, 10))
+    tester = build_runner(tmp_path / 'test', max_epochs=1, val=True, load_from=str(tmp_path / 'epoch_1.pth'))
+    tester.test()
+    test_temps = [t for mode, t in tester.model.seen if mode == 'predict']
+    assert test_temps and all(t == pytest.approx(formula(4, 8, 10)) for t in test_temps)
+
+
+def test_anneal_iters(tmp_path):
+    hook = dict(type='ODConvTemperatureHook', init_temperature=5, anneal_iters=3)
+    runner = build_runner(tmp_path, max_epochs=1, hook_cfg=hook)
+    runner.train()
+    assert train_temperatures(runner.model) == pytest.approx([formula(i, 3, 5) for i in range(1, 5)])
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(init_temperature=0.5, anneal_epochs=1), 'init_temperature'),
+    (dict(init_temperature=float('nan'), anneal_epochs=1), 'init_temperature'),
+    (dict(init_temperature=30), 'exactly one'),
+    (dict(init_temperature=30, anneal_epochs=1, anneal_iters=10), 'exactly one'),
+    (dict(init_temperature=30, anneal_epochs=0), 'anneal_epochs must be a positive integer'),
+    (dict(init_temperature=30, anneal_iters=-5), 'anneal_iters must be a positive integer'),
+    (dict(init_temperature=30, anneal_iters=2.5), 'anneal_iters must be a positive integer'),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ODConvTemperatureHook(**kwargs)
+
+
+def test_model_without_odconv_warns(tmp_path):
+    runner = build_runner(tmp_path, max_epochs=1, model=ToyModel(with_odconv=False))
+    with pytest.warns(UserWarning, match='no ODConv layers'):
+        runner.train()
+
+
+DDP_WORKER = r'''
+import os, sys, json
+import torch
+sys.path.insert(0, {tests!r})
+import odconv_mmdet
+from mmengine.config import Config
+from odconv_mmdet.utils.dist import prepare_cpu_distributed
+from toy_runner import build_runner
+
+cfg = Config(dict())
+assert prepare_cpu_distributed(cfg, 'pytorch')
+runner = build_runner({work_dir!r}, max_epochs=1, launcher='pytorch', model_wrapper_cfg=cfg.model_wrapper_cfg)
+runner.train()
+inner = runner.model.module
+assert type(runner.model).__name__ == 'MMDistributedDataParallel'
+temps = [t for mode, t in inner.seen if mode == 'loss']
+out = dict(rank=int(os.environ['RANK']), temps=temps, current=inner.conv.temperature,
+           weight=inner.conv.weight.detach().flatten()[:5].tolist())
+json.dump(out, open(os.path.join({work_dir!r}, 'rank%d.json' % out['rank']), 'w'))
+'''
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_hook_on_ddp_wrapped_model_two_process_gloo(tmp_path):
+    import json
+    script = tmp_path / 'worker.py'
+    script.write_text(DDP_WORKER.format(tests=str(ROOT / 'tests'), work_dir=str(tmp_path)))
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+                             f'--master_port={free_port()}', str(script)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.load(open(tmp_path / f'rank{r}.json')) for r in (0, 1)]
+    for r in ranks:  # 8 samples / 2 ranks / batch 2 = 2 iterations per epoch, total 4
+        assert r['temps'] == pytest.approx([formula(i, 4, 10) for i in (1, 2)])
+        assert r['current'] == pytest.approx(formula(2, 4, 10))
+    assert ranks[0]['weight'] == ranks[1]['weight']
