@@ -1,0 +1,15 @@
+"""Test helper imported by configs through custom_imports: each rank saves its final weights."""
+import os
+
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmdet.registry import HOOKS
+
+
+@HOOKS.register_module()
+class DumpWeightsHook(Hook):
+    def after_train(self, runner):
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        torch.save(model.state_dict(), os.path.join(runner.work_dir, f'weights_rank{get_rank()}.pth'))

@@ -1,0 +1,158 @@
+"""The command-line tools end to end, in subprocesses, on a tiny generated shapes dataset."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from odconv_mmdet.datasets import generate_shapes_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = ROOT / 'configs' / 'shapes'
+
+
+def run(*args, timeout=600, env=None):
+    full_env = dict(os.environ, PYTHONPATH=f'{ROOT / "tests"}{os.pathsep}{ROOT}', OMP_NUM_THREADS='2', **(env or {}))
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout, env=full_env)
+
+
+def tool(name, *args, **kwargs):
+    return run(sys.executable, ROOT / 'tools' / name, *args, **kwargs)
+
+
+@pytest.fixture(scope='module')
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp('data') / 'shapes'
+    generate_shapes_dataset(root, num_train=16, num_val=8, seed=3)
+    return root
+
+
+def tiny_config(tmp_path, data_root, base='faster-rcnn_odr18-k4_fpn_shapes.py', extra=''):
+    path = tmp_path / f'tiny_{base}'
+    path.write_text(f'''
+_base_ = [{str(SHAPES / base)!r}]
+data_root = {str(data_root) + '/'!r}
+train_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root))
+val_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/val.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_epochs=2, val_interval=100)
+param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=1)]
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3), logger=dict(interval=1))
+custom_hooks = [dict(type='ODConvTemperatureHook', init_temperature=30, anneal_epochs=2)]
+{extra}
+''')
+    return path
+
+
+def logged_temperatures(text):
+    return [float(t) for t in re.findall(r'odconv_temperature: ([0-9.]+)', text)]
+
+
+def formula(cur, total, t0=30):
+    return 1 + max(0, (t0 - 1) * (total - cur) / total)
+
+
+def test_train_resume_and_test_faster_rcnn(tmp_path, tiny_data):
+    cfg = tiny_config(tmp_path, tiny_data)
+    work = tmp_path / 'work'
+    first = tool('train.py', cfg, '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=1')
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (work / 'epoch_1.pth').is_file()
+    # 16 images / batch 4 = 4 iterations per epoch; annealing over 2 epochs = 8 iterations.
+    assert logged_temperatures(first.stdout + first.stderr) == pytest.approx(
+        [formula(i, 8) for i in range(1, 5)], abs=1e-4)
+
+    resumed = tool('train.py', cfg, '--work-dir', work, '--resume')
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    out = resumed.stdout + resumed.stderr
+    assert 'resumed epoch: 1, iter: 4' in out
+    assert logged_temperatures(out) == pytest.approx([formula(i, 8) for i in range(5, 9)], abs=1e-4)
+    ckpt = torch.load(work / 'epoch_2.pth', weights_only=False)
+    assert ckpt['meta']['odconv_temperature'] == pytest.approx(1.0)
+
+    tested = tool('test.py', cfg, work / 'epoch_2.pth', '--work-dir', tmp_path / 'test')
+    assert tested.returncode == 0, tested.stderr[-3000:]
+    metrics = json.loads((tmp_path / 'test' / 'test_metrics.json').read_text())
+    assert {'coco/bbox_mAP', 'coco/bbox_mAP_50'} <= set(metrics)
+    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+
+    picture = tmp_path / 'pred.png'
+    drawn = tool('infer.py', cfg, work / 'epoch_2.pth', tiny_data / 'val' / '000000.png', '--out', picture,
+                 '--score-thr', '0.0')
+    assert drawn.returncode == 0, drawn.stderr[-3000:]
+    assert picture.is_file() and picture.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert 'detections with score >= 0.0' in drawn.stdout
+
+
+def test_mask_rcnn_trains_and_reports_segm_map(tmp_path, tiny_data):
+    cfg = tiny_config(tmp_path, tiny_data, base='mask-rcnn_odr18-k4_fpn_shapes.py',
+                      extra="val_evaluator = dict(ann_file=data_root + 'annotations/val.json', metric=['bbox', 'segm'])\n"
+                            'test_evaluator = val_evaluator')
+    work = tmp_path / 'work'
+    trained = tool('train.py', cfg, '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=1')
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    tested = tool('test.py', cfg, work / 'epoch_1.pth', '--work-dir', work)
+    assert tested.returncode == 0, tested.stderr[-3000:]
+    metrics = json.loads((work / 'test_metrics.json').read_text())
+    assert {'coco/bbox_mAP', 'coco/segm_mAP'} <= set(metrics)
+
+
+def test_two_process_gloo_training_keeps_ranks_identical(tmp_path, tiny_data):
+    cfg = tiny_config(tmp_path, tiny_data, extra=(
+        "custom_imports = dict(imports=['odconv_mmdet', 'dump_weights_hook'], allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='ODConvTemperatureHook', init_temperature=30, anneal_epochs=2),"
+        " dict(type='DumpWeightsHook')]\n"
+        "train_dataloader = dict(batch_size=2)"))
+    work = tmp_path / 'work'
+    result = run('bash', ROOT / 'tools' / 'dist_train.sh', cfg, 2, '--work-dir', work,
+                 '--cfg-options', 'train_cfg.max_epochs=1', env=dict(OMP_NUM_THREADS='1'))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'MMDistributedDataParallel' in (result.stdout + result.stderr) or (work / 'epoch_1.pth').exists()
+    w0 = torch.load(work / 'weights_rank0.pth')
+    w1 = torch.load(work / 'weights_rank1.pth')
+    assert w0.keys() == w1.keys()
+    changed = False
+    initial = torch.load(work / 'epoch_1.pth', weights_only=False)['state_dict']
+    for key in w0:
+        assert torch.equal(w0[key], w1[key]), key
+        changed |= not torch.equal(w0[key], initial[key]) if key in initial else False
+    # 16 images over 2 ranks with batch 2: 4 iterations each; the temperature schedule saw them all.
+    assert logged_temperatures(result.stdout + result.stderr)[:4] == pytest.approx(
+        [formula(i, 8) for i in range(1, 5)], abs=1e-4)
+
+
+def test_bad_config_path_is_named(tmp_path):
+    result = tool('train.py', tmp_path / 'nope.py')
+    assert result.returncode == 2
+    assert 'config file not found' in result.stderr and 'nope.py' in result.stderr
+
+
+def test_missing_data_directory_is_named(tmp_path):
+    cfg = tiny_config(tmp_path, tmp_path / 'no_such_data')
+    result = tool('train.py', cfg, '--work-dir', tmp_path / 'work')
+    assert result.returncode == 2
+    assert 'data directory not found' in result.stderr and 'no_such_data' in result.stderr
+    assert not (tmp_path / 'work').exists() or not any((tmp_path / 'work').iterdir())
+
+
+def test_broken_annotation_file_is_named(tmp_path, tiny_data):
+    broken = tmp_path / 'broken'
+    generate_shapes_dataset(broken, num_train=2, num_val=2, seed=1)
+    (broken / 'annotations' / 'train.json').write_text('{"images": [')
+    cfg = tiny_config(tmp_path, broken)
+    result = tool('train.py', cfg, '--work-dir', tmp_path / 'work')
+    assert result.returncode == 2
+    assert 'annotation file is not valid JSON' in result.stderr and 'train.json' in result.stderr
+
+
+def test_missing_checkpoint_for_test_is_named(tmp_path, tiny_data):
+    cfg = tiny_config(tmp_path, tiny_data)
+    result = tool('test.py', cfg, tmp_path / 'missing.pth')
+    assert result.returncode == 2 and 'checkpoint not found' in result.stderr

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Multi-process training with torchrun: bash tools/dist_train.sh CONFIG NUM_PROCS [train.py options]
+# Without CUDA the processes use gloo and CPU DDP (odconv_mmdet.utils.dist).
+set -euo pipefail
+CONFIG=$1
+NPROCS=$2
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+[ -x "$PYTHON" ] || PYTHON=python
+PORT=${PORT:-$($PYTHON -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+exec "$PYTHON" -m torch.distributed.run --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
+  --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="$PORT" --nproc_per_node="$NPROCS" \
+  "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"
