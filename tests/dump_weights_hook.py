@@ -1,4 +1,4 @@
-"""Test helper imported by configs through custom_imports: each rank saves its final weights."""
+"""Test helper imported by configs through custom_imports: each rank saves its final parameters (BN running statistics stay per-rank under DDP, as in mmdet)."""
 import os
 
 import torch
@@ -12,4 +12,4 @@ from mmdet.registry import HOOKS
 class DumpWeightsHook(Hook):
     def after_train(self, runner):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        torch.save(model.state_dict(), os.path.join(runner.work_dir, f'weights_rank{get_rank()}.pth'))
+        torch.save({k: v.detach() for k, v in model.named_parameters()}, os.path.join(runner.work_dir, f'weights_rank{get_rank()}.pth'))

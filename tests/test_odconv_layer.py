@@ -93,6 +93,37 @@ def test_matches_independent_per_sample_computation(case, training, temperature)
     torch.testing.assert_close(out, expected, rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize('case', ['3x3_K4', '3x3_K1', '1x1_K4_stride2', '5x5_K4_stride2', '3x3_K2_dilation2'])
+@pytest.mark.parametrize('path', ['per_sample', 'expanded'])
+def test_both_conv_formulations_match_the_reference(case, path):
+    cin, cout, k, s, p, d, g, kn = CASES[case]
+    layer = randomize(build(case)).double().train()
+    layer.conv_path = path
+    sd = {name: t.clone() for name, t in layer.state_dict().items()}
+    x = torch.randn(2, cin, 9, 8, dtype=torch.float64)
+    expected = reference_odconv(sd, x, kernel_size=k, stride=s, padding=p, dilation=d, groups=g,
+                                kernel_num=kn, temperature=2.0, training=True)
+    layer.update_temperature(2.0)
+    out = layer(x)
+    torch.testing.assert_close(out, expected, rtol=1e-9, atol=1e-10)
+    out.square().sum().backward()
+    grads = {n: q.grad.clone() for n, q in layer.named_parameters()}
+    layer.zero_grad()
+    layer.conv_path = 'per_sample' if path == 'expanded' else 'expanded'
+    layer(x).square().sum().backward()
+    for n, q in layer.named_parameters():
+        torch.testing.assert_close(q.grad, grads[n], rtol=1e-8, atol=1e-10)
+
+
+def test_auto_path_uses_expanded_form_only_for_deep_low_resolution_inputs():
+    layer = ODConv2d(256, 256, 3, padding=1, kernel_num=4)
+    assert layer._use_expanded(torch.empty(2, 256, 4, 4))
+    assert not layer._use_expanded(torch.empty(2, 256, 16, 16))
+    grouped = ODConv2d(256, 256, 3, padding=1, groups=4, kernel_num=4)
+    grouped.conv_path = 'expanded'
+    assert not grouped._use_expanded(torch.empty(2, 256, 4, 4))
+
+
 def test_attentions_vary_per_sample_in_the_randomized_layer():
     # Guards the numeric test above: a layer whose attentions were constant would pass trivially.
     layer = randomize(build('3x3_K4')).eval()
@@ -278,3 +309,20 @@ def test_layer_imports_without_openmmlab(tmp_path):
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '(2, 8, 6, 6)'
+
+
+@pytest.mark.parametrize('case', ['3x3_K4', '1x1_K1_static_path', 'depthwise_K4', '1x1_K4_stride2'])
+def test_layer_is_torchscript_scriptable(case):
+    layer = randomize(build(case))
+    scripted = torch.jit.script(layer)
+    for training, shape in ((False, (3, 9, 9)), (True, (1, 9, 9)), (False, (2, 2, 2))):
+        layer.train(training)
+        scripted.train(training)
+        x = torch.randn(shape[0], CASES[case][0], *shape[1:])
+        torch.testing.assert_close(scripted(x), layer(x))
+    scripted.attention.temperature = 3.0
+    layer.update_temperature(3.0)
+    layer.eval()
+    scripted.eval()
+    x = torch.randn(2, CASES[case][0], 9, 9)
+    torch.testing.assert_close(scripted(x), layer(x))

@@ -16,7 +16,8 @@ SHAPES = ROOT / 'configs' / 'shapes'
 
 
 def run(*args, timeout=600, env=None):
-    full_env = dict(os.environ, PYTHONPATH=f'{ROOT / "tests"}{os.pathsep}{ROOT}', OMP_NUM_THREADS='2', **(env or {}))
+    full_env = dict(os.environ, PYTHONPATH=f'{ROOT / "tests"}{os.pathsep}{ROOT}', OMP_NUM_THREADS='2')
+    full_env.update(env or {})
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=ROOT,
                           timeout=timeout, env=full_env)
 
@@ -114,15 +115,12 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path, tiny_data):
     result = run('bash', ROOT / 'tools' / 'dist_train.sh', cfg, 2, '--work-dir', work,
                  '--cfg-options', 'train_cfg.max_epochs=1', env=dict(OMP_NUM_THREADS='1'))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'MMDistributedDataParallel' in (result.stdout + result.stderr) or (work / 'epoch_1.pth').exists()
     w0 = torch.load(work / 'weights_rank0.pth')
     w1 = torch.load(work / 'weights_rank1.pth')
     assert w0.keys() == w1.keys()
-    changed = False
-    initial = torch.load(work / 'epoch_1.pth', weights_only=False)['state_dict']
     for key in w0:
         assert torch.equal(w0[key], w1[key]), key
-        changed |= not torch.equal(w0[key], initial[key]) if key in initial else False
+    assert 'world_size: 2' in result.stdout + result.stderr
     # 16 images over 2 ranks with batch 2: 4 iterations each; the temperature schedule saw them all.
     assert logged_temperatures(result.stdout + result.stderr)[:4] == pytest.approx(
         [formula(i, 8) for i in range(1, 5)], abs=1e-4)

@@ -44,7 +44,7 @@ class AttentionBatchNorm2d(nn.BatchNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Written out instead of super().forward() so the layer stays TorchScript-able.
-        use_batch_stats = self.training and x.size(0) * x.size(2) * x.size(3) > 1
+        use_batch_stats = self.training and x.numel() > x.size(1)  # more than one value per channel
         momentum = 0.0
         if use_batch_stats:
             self.num_batches_tracked.add_(1)
@@ -119,19 +119,37 @@ class ODConvAttention(nn.Module):
         """Returns (channel [B,in,1,1], filter [B,out,1,1], spatial [B,k,k], kernel [B,K]);
         an attention that the layer does not have is None (it would be all ones)."""
         batch = x.size(0)
-        z = F.adaptive_avg_pool2d(x, 1)
-        z = F.relu(self.bn(self.fc(z)))
-        t = self.temperature
-        channel = torch.sigmoid(self.channel_fc(z) / t)
+        # The 1x1 convs act on a pooled [B, C, 1, 1] tensor: computed as linear maps on [B, C],
+        # and the (up to) four heads as one matmul over their concatenated weights. Measured:
+        # the separate tiny convs cost as much as the layer's main convolution.
+        z = F.linear(x.mean(dim=(2, 3)), self.fc.weight.flatten(1))
+        z = F.relu(self.bn(z))
+        weights: List[torch.Tensor] = []
+        biases: List[torch.Tensor] = []
+        sizes: List[int] = []
+        filter_fc, spatial_fc, kernel_fc = self.filter_fc, self.spatial_fc, self.kernel_fc
+        for head in (self.channel_fc, filter_fc, spatial_fc, kernel_fc):
+            if head is not None:
+                bias = head.bias
+                assert bias is not None  # every head has one; tells TorchScript so
+                weights.append(head.weight.flatten(1))
+                biases.append(bias)
+                sizes.append(head.weight.size(0))
+        logits = F.linear(z, torch.cat(weights), torch.cat(biases)) / self.temperature
+        heads = torch.split(logits, sizes, dim=1)
+        channel = torch.sigmoid(heads[0]).view(batch, -1, 1, 1)
         filter_att: Optional[torch.Tensor] = None
         spatial: Optional[torch.Tensor] = None
         kernel: Optional[torch.Tensor] = None
-        if self.filter_fc is not None:
-            filter_att = torch.sigmoid(self.filter_fc(z) / t)
-        if self.spatial_fc is not None:
-            spatial = torch.sigmoid(self.spatial_fc(z) / t).view(batch, self.kernel_size, self.kernel_size)
-        if self.kernel_fc is not None:
-            kernel = torch.softmax(self.kernel_fc(z).view(batch, self.kernel_num) / t, dim=1)
+        i = 1
+        if filter_fc is not None:
+            filter_att = torch.sigmoid(heads[i]).view(batch, -1, 1, 1)
+            i += 1
+        if spatial_fc is not None:
+            spatial = torch.sigmoid(heads[i]).view(batch, self.kernel_size, self.kernel_size)
+            i += 1
+        if kernel_fc is not None:
+            kernel = torch.softmax(heads[i], dim=1)
         return channel, filter_att, spatial, kernel
 
 
@@ -182,6 +200,9 @@ class ODConv2d(nn.Module):
         self.padding_mode = 'zeros'
         self.reduction = reduction
         self.kernel_num = kernel_num
+        # How the dynamic conv is computed: 'auto' picks per input shape (see _use_expanded);
+        # 'per_sample' / 'expanded' force one formulation (benchmarks, tests). Same numbers.
+        self.conv_path = 'auto'
 
         self.attention = ODConvAttention(in_channels, out_channels, kernel_size, groups=groups,
                                          reduction=reduction, kernel_num=kernel_num,
@@ -229,6 +250,66 @@ class ODConv2d(nn.Module):
             raise ValueError('ODConv2d expects {} input channels, got {} (input shape {})'
                              .format(self.in_channels, x.size(1), list(x.shape)))
 
+    def _output_size(self, size: int, dim: int) -> int:
+        k = self.kernel_size[dim]
+        return (size + 2 * self.padding[dim] - self.dilation[dim] * (k - 1) - 1) // self.stride[dim] + 1
+
+    def _use_expanded(self, x: torch.Tensor) -> bool:
+        # Per-sample kernels cost B*K*|W| memory traffic whatever the feature size; the
+        # kernel-expanded form costs K x a static conv's FLOPs. Measured on the 2-core CPU
+        # (fwd+bwd, batch 8 and 2, C 32-256): expanded wins only when a sample has few output
+        # positions for its channels (L <= C/16 with K > 1, L <= C/4 with K == 1: the deepest,
+        # lowest-resolution stages). Grouped convs always use per-sample kernels.
+        if self.conv_path != 'auto':
+            return self.conv_path == 'expanded' and self.groups == 1
+        if self.groups != 1:
+            return False
+        positions = self._output_size(x.size(2), 0) * self._output_size(x.size(3), 1)
+        return positions * (4 if self.kernel_num == 1 else 16) <= self.in_channels
+
+    def _per_sample_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
+                         kernel: Optional[torch.Tensor]) -> torch.Tensor:
+        """The official formulation: build W_b per sample, run one conv with the batch folded
+        into the groups."""
+        batch, _, height, width = x.shape
+        kh, kw = self.kernel_size
+        # W_b = (sum_i alpha_w[b, i] W_i) * alpha_s[b]: the spatial attention does not depend on
+        # i, so the kernel mixing is one [B, K] x [K, N] matmul instead of a [B, K, N] product.
+        if kernel is not None:
+            weight = torch.mm(kernel, self.weight.view(self.kernel_num, -1)).view(
+                batch, self.out_channels, self.in_channels // self.groups, kh, kw)
+        else:
+            weight = self.weight  # [1, out, in/g, k, k], shared by the batch
+        if spatial is not None:
+            weight = weight * spatial.view(batch, 1, 1, kh, kw)
+        weight = weight.expand(batch, -1, -1, -1, -1).reshape(
+            batch * self.out_channels, self.in_channels // self.groups, kh, kw)
+        out = F.conv2d(x.reshape(1, batch * self.in_channels, height, width), weight, None,
+                       self.stride, self.padding, self.dilation, self.groups * batch)
+        return out.view(batch, self.out_channels, out.size(-2), out.size(-1))
+
+    def _expanded_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
+                       kernel: Optional[torch.Tensor]) -> torch.Tensor:
+        """Kernel-expanded formulation (groups == 1): the spatial attention scales the unfolded
+        input columns, all K kernels run as one static matmul, and the kernel attention mixes
+        their outputs. No per-sample kernel is ever built."""
+        batch = x.size(0)
+        kh, kw = self.kernel_size
+        out_h, out_w = self._output_size(x.size(2), 0), self._output_size(x.size(3), 1)
+        cols = F.unfold(x, (kh, kw), self.dilation, self.padding, self.stride)  # [B, C*k*k, L]
+        if spatial is not None:
+            cols = (cols.view(batch, self.in_channels, kh * kw, -1)
+                    * spatial.view(batch, 1, kh * kw, 1)).view(batch, self.in_channels * kh * kw, -1)
+        positions = cols.size(2)
+        cols = cols.transpose(0, 1).reshape(self.in_channels * kh * kw, batch * positions)
+        out = torch.mm(self.weight.view(self.kernel_num * self.out_channels, -1), cols)
+        out = out.view(self.kernel_num, self.out_channels, batch, positions)
+        if kernel is not None:
+            out = torch.einsum('bk,kobl->bol', kernel, out)
+        else:
+            out = out[0].transpose(0, 1)
+        return out.reshape(batch, self.out_channels, out_h, out_w)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         channel, filter_att, spatial, kernel = self.attention(x)
@@ -237,23 +318,10 @@ class ODConv2d(nn.Module):
         if spatial is None and kernel is None:
             # 1x1 with K == 1: every sample shares the static kernel.
             out = F.conv2d(x, self.weight[0], None, self.stride, self.padding, self.dilation, self.groups)
+        elif self._use_expanded(x):
+            out = self._expanded_conv(x, spatial, kernel)
         else:
-            # W_b = (sum_i alpha_w[b, i] W_i) * alpha_s[b]: the spatial attention does not depend
-            # on i, so the kernel mixing is one [B, K] x [K, N] matmul instead of a [B, K, N]
-            # broadcast product and sum (measured: that product dominated the layer's time).
-            kh, kw = self.kernel_size
-            if kernel is not None:
-                weight = torch.mm(kernel, self.weight.view(self.kernel_num, -1)).view(
-                    batch, self.out_channels, self.in_channels // self.groups, kh, kw)
-            else:
-                weight = self.weight  # [1, out, in/g, k, k], shared by the batch
-            if spatial is not None:
-                weight = weight * spatial.view(batch, 1, 1, kh, kw)
-            weight = weight.expand(batch, -1, -1, -1, -1).reshape(
-                batch * self.out_channels, self.in_channels // self.groups, kh, kw)
-            out = F.conv2d(x.reshape(1, batch * self.in_channels, height, width), weight, None,
-                           self.stride, self.padding, self.dilation, self.groups * batch)
-            out = out.view(batch, self.out_channels, out.size(-2), out.size(-1))
+            out = self._per_sample_conv(x, spatial, kernel)
         if filter_att is not None:
             out = out * filter_att
         if self.bias is not None:

@@ -1,0 +1,45 @@
+"""Every config in configs/ parses and builds its model (no weights are loaded)."""
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmdet.registry import MODELS
+
+import odconv_mmdet  # noqa: F401
+from odconv_mmdet.layers.odconv import ODConv2d
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in p.parts)
+
+
+def test_the_expected_configs_exist():
+    names = {p.name for p in CONFIGS}
+    for detector in ('faster-rcnn', 'mask-rcnn'):
+        for backbone in ('odr50-k1', 'odr50-k4', 'r50', 'odmbv2-k4', 'mbv2'):
+            assert f'{detector}_{backbone}_fpn_1x_coco.py' in names
+    assert {'faster-rcnn_odr18-k4_fpn_shapes.py', 'faster-rcnn_r18_fpn_shapes.py',
+            'mask-rcnn_odr18-k4_fpn_shapes.py'} <= names
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'configs')))
+def test_config_builds_its_model(path):
+    cfg = Config.fromfile(str(path))
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model = MODELS.build(cfg.model)
+    has_odconv = any(isinstance(m, ODConv2d) for m in model.modules())
+    assert has_odconv == ('od' in path.name.split('_')[1])
+    hooks = [h['type'] for h in cfg.get('custom_hooks', [])]
+    if 'ODConvTemperatureHook' in hooks:
+        assert has_odconv
+    if '_shapes' in path.name:
+        assert model.roi_head.bbox_head.num_classes == 4
+        model.eval()
+        with torch.no_grad():
+            feats = model.extract_feat(torch.randn(1, 3, 128, 128))
+        assert len(feats) == 5 and feats[0].shape[1] == 64
+    else:
+        assert model.roi_head.bbox_head.num_classes == 80
+    if 'mask-rcnn' in path.name:
+        assert model.with_mask
