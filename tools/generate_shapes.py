@@ -12,8 +12,8 @@ from odconv_mmdet.datasets.synthetic_shapes import generate_shapes_dataset  # no
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--out', default='data/shapes', help='output folder (replaced)')
-    parser.add_argument('--num-train', type=int, default=400)
-    parser.add_argument('--num-val', type=int, default=100)
+    parser.add_argument('--num-train', type=int, default=1800)
+    parser.add_argument('--num-val', type=int, default=200)
     parser.add_argument('--image-size', type=int, default=128)
     parser.add_argument('--max-objects', type=int, default=4)
     parser.add_argument('--min-size', type=int, default=16)

@@ -1,6 +1,6 @@
 # Short schedule for the built-in dataset on a 2-core CPU (backbones train from scratch).
 _base_ = ['mmdet::_base_/default_runtime.py']
-max_epochs = 12
+max_epochs = 3
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

@@ -8,4 +8,4 @@ model = dict(backbone=dict(
     _delete_=True, type='ODResNet', depth=18, base_channels=32, kernel_num=4,
     out_indices=(0, 1, 2, 3), frozen_stages=-1, norm_eval=False,
     norm_cfg=dict(type='BN', requires_grad=True), init_cfg=None))
-custom_hooks = [dict(type='ODConvTemperatureHook', init_temperature=30, anneal_epochs=3)]
+custom_hooks = [dict(type='ODConvTemperatureHook', init_temperature=30, anneal_epochs=1)]

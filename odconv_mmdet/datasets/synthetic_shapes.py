@@ -117,7 +117,7 @@ def _write_split(root, split, num_images, rng, image_size, max_objects, min_size
     return len(annotations)
 
 
-def generate_shapes_dataset(root, num_train=400, num_val=100, image_size=128, max_objects=4,
+def generate_shapes_dataset(root, num_train=1800, num_val=200, image_size=128, max_objects=4,
                             min_size=16, max_size=64, seed=0):
     """Write the dataset under ``root`` (replacing it); returns {split: (images, objects)}.
 

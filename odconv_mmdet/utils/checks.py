@@ -1,6 +1,5 @@
 """Clear, early errors for the mistakes users make most with the command-line tools."""
 import json
-import os
 import os.path as osp
 
 
@@ -82,8 +81,3 @@ def load_config(path, cfg_options=None):
 
 def default_work_dir(config_path):
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
-
-
-def ensure_dir(path):
-    os.makedirs(path, exist_ok=True)
-    return path
