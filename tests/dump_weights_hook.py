@@ -2,7 +2,7 @@
 import os
 
 import torch
-from mmengine.dist import get_rank
+from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
@@ -12,4 +12,6 @@ from mmdet.registry import HOOKS
 class DumpWeightsHook(Hook):
     def after_train(self, runner):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        torch.save({k: v.detach() for k, v in model.named_parameters()}, os.path.join(runner.work_dir, f'weights_rank{get_rank()}.pth'))
+        params = {k: v.detach() for k, v in model.named_parameters()}
+        torch.save(dict(world_size=get_world_size(), wrapped=is_model_wrapper(runner.model), params=params),
+                   os.path.join(runner.work_dir, f'weights_rank{get_rank()}.pth'))

@@ -115,12 +115,12 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path, tiny_data):
     result = run('bash', ROOT / 'tools' / 'dist_train.sh', cfg, 2, '--work-dir', work,
                  '--cfg-options', 'train_cfg.max_epochs=1', env=dict(OMP_NUM_THREADS='1'))
     assert result.returncode == 0, result.stderr[-3000:]
-    w0 = torch.load(work / 'weights_rank0.pth')
-    w1 = torch.load(work / 'weights_rank1.pth')
+    dumps = [torch.load(work / f'weights_rank{r}.pth') for r in (0, 1)]
+    assert all(d['world_size'] == 2 and d['wrapped'] for d in dumps)
+    w0, w1 = dumps[0]['params'], dumps[1]['params']
     assert w0.keys() == w1.keys()
     for key in w0:
         assert torch.equal(w0[key], w1[key]), key
-    assert 'world_size: 2' in result.stdout + result.stderr
     # 16 images over 2 ranks with batch 2: 4 iterations each; the temperature schedule saw them all.
     assert logged_temperatures(result.stdout + result.stderr)[:4] == pytest.approx(
         [formula(i, 8) for i in range(1, 5)], abs=1e-4)
