@@ -33,12 +33,12 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def tiny_config(tmp_path, data_root, base='faster-rcnn_odr18-k4_fpn_shapes.py', extra=''):
+def tiny_config(tmp_path, data_root, base='faster-rcnn_odr18-k4_fpn_shapes.py', extra='', batch_size=4):
     path = tmp_path / f'tiny_{base}'
     path.write_text(f'''
 _base_ = [{str(SHAPES / base)!r}]
 data_root = {str(data_root) + '/'!r}
-train_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root))
+train_dataloader = dict(batch_size={batch_size}, dataset=dict(data_root=data_root))
 val_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/val.json')
@@ -109,8 +109,7 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path, tiny_data):
     cfg = tiny_config(tmp_path, tiny_data, extra=(
         "custom_imports = dict(imports=['odconv_mmdet', 'dump_weights_hook'], allow_failed_imports=False)\n"
         "custom_hooks = [dict(type='ODConvTemperatureHook', init_temperature=30, anneal_epochs=2),"
-        " dict(type='DumpWeightsHook')]\n"
-        "train_dataloader = dict(batch_size=2)"))
+        " dict(type='DumpWeightsHook')]\n"), batch_size=2)
     work = tmp_path / 'work'
     result = run('bash', ROOT / 'tools' / 'dist_train.sh', cfg, 2, '--work-dir', work,
                  '--cfg-options', 'train_cfg.max_epochs=1', env=dict(OMP_NUM_THREADS='1'))
