@@ -14,7 +14,7 @@ from collections import OrderedDict
 import torch
 
 from ..layers.odconv import ODConv2d
-from .official import UnrecognisedCheckpoint, extract_state_dict, mobilenet_v2_renames
+from .official import UnrecognisedCheckpoint, extract_state_dict, mobilenet_v2_renames, rename_mobilenet_v2_key
 
 CLASSIFIER_PREFIXES = ('fc.', 'classifier.', 'head.')
 
@@ -25,15 +25,7 @@ def _to_backbone_names(state_dict):
                                  if k.startswith('backbone.'))
     if 'features.0.0.weight' in state_dict:  # torchvision MobileNetV2 -> mmdet names
         renames = mobilenet_v2_renames()
-        renamed = OrderedDict()
-        for key, value in state_dict.items():
-            for src, dst in renames:
-                if key.startswith(src):
-                    renamed[dst + key[len(src):]] = value
-                    break
-            else:
-                renamed[key] = value
-        state_dict = renamed
+        state_dict = OrderedDict((rename_mobilenet_v2_key(k, renames) or k, v) for k, v in state_dict.items())
     return state_dict
 
 

@@ -63,6 +63,14 @@ def mobilenet_v2_renames():
     return renames
 
 
+def rename_mobilenet_v2_key(key, renames):
+    """The mmdet name of a torchvision/official MobileNetV2 key, or None if no rule covers it."""
+    for src, dst in renames:
+        if key.startswith(src):
+            return dst + key[len(src):]
+    return None
+
+
 def convert_official(checkpoint):
     """Returns (architecture, backbone state_dict, list of (old, new) key pairs, dropped keys)."""
     state_dict = extract_state_dict(checkpoint)
@@ -81,12 +89,9 @@ def convert_official(checkpoint):
         if key.startswith('classifier.'):
             dropped.append(key)
             continue
-        for src, dst in renames:
-            if key.startswith(src):
-                new = dst + key[len(src):]
-                converted[new] = value
-                mapping.append((key, new))
-                break
-        else:
+        new = rename_mobilenet_v2_key(key, renames)
+        if new is None:
             raise UnrecognisedCheckpoint(f'official MobileNetV2 checkpoint has an unexpected key {key!r}')
+        converted[new] = value
+        mapping.append((key, new))
     return arch, converted, mapping, dropped
