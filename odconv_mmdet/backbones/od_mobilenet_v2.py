@@ -8,6 +8,7 @@ from mmdet.models.backbones.mobilenet_v2 import MobileNetV2
 from mmdet.registry import MODELS
 
 from ..layers.odconv import ODConv2d
+from .scriptable import ScriptableMobileNetV2
 
 
 @MODELS.register_module()
@@ -36,3 +37,8 @@ class ODMobileNetV2(MobileNetV2):
                                 padding=1, conv_cfg=None, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
         self.conv_cfg = odconv_cfg
         self._freeze_stages()
+
+    def __prepare_scriptable__(self):
+        """``torch.jit.script(backbone)`` scripts this view, which shares every parameter (see
+        ``backbones/scriptable.py``); it returns the out_indices features as a list."""
+        return ScriptableMobileNetV2(self)

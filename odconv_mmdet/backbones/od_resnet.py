@@ -9,6 +9,7 @@ from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from mmdet.registry import MODELS
 
 from ..layers.odconv import ODConv2d
+from .scriptable import ScriptableResNet
 
 
 class _ODConvBlockMixin:
@@ -77,3 +78,8 @@ class ODResNet(ResNet):
             kwargs['block'] = OD_BLOCKS[kwargs['block']]
             kwargs['odconv_cfg'] = self.odconv_cfg
         return super().make_res_layer(**kwargs)
+
+    def __prepare_scriptable__(self):
+        """``torch.jit.script(backbone)`` scripts this view, which shares every parameter (see
+        ``backbones/scriptable.py``); it returns the out_indices features as a list."""
+        return ScriptableResNet(self)

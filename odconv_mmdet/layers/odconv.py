@@ -23,7 +23,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
+from .mixed_kernel_matmul import mixed_kernel_matmul
+
 ATTENTION_NORMS = ('BN', 'GN', 'none')
+CONV_PATHS = ('auto', 'per_sample', 'batched_matmul', 'expanded')
 
 
 def _check_temperature(temperature: float) -> float:
@@ -114,42 +117,35 @@ class ODConvAttention(nn.Module):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
 
+    @staticmethod
+    def _head(weight: torch.Tensor, bias: Optional[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+        return F.linear(z, weight.flatten(1), bias)
+
     def forward(self, x: torch.Tensor
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
         """Returns (channel [B,in,1,1], filter [B,out,1,1], spatial [B,k,k], kernel [B,K]);
         an attention that the layer does not have is None (it would be all ones)."""
         batch = x.size(0)
-        # The 1x1 convs act on a pooled [B, C, 1, 1] tensor: computed as linear maps on [B, C],
-        # and the (up to) four heads as one matmul over their concatenated weights. Measured:
-        # the separate tiny convs cost as much as the layer's main convolution.
+        # The 1x1 convs act on a pooled [B, C, 1, 1] tensor: computed as linear maps on [B, C]
+        # (measured: as convs, these tiny ops cost as much as the layer's main convolution).
+        # One linear per head rather than one over concatenated weights, which would copy
+        # every head's weights on each call.
         z = F.linear(x.mean(dim=(2, 3)), self.fc.weight.flatten(1))
         z = F.relu(self.bn(z))
-        weights: List[torch.Tensor] = []
-        biases: List[torch.Tensor] = []
-        sizes: List[int] = []
-        filter_fc, spatial_fc, kernel_fc = self.filter_fc, self.spatial_fc, self.kernel_fc
-        for head in (self.channel_fc, filter_fc, spatial_fc, kernel_fc):
-            if head is not None:
-                bias = head.bias
-                assert bias is not None  # every head has one; tells TorchScript so
-                weights.append(head.weight.flatten(1))
-                biases.append(bias)
-                sizes.append(head.weight.size(0))
-        logits = F.linear(z, torch.cat(weights), torch.cat(biases)) / self.temperature
-        heads = torch.split(logits, sizes, dim=1)
-        channel = torch.sigmoid(heads[0]).view(batch, -1, 1, 1)
+        inv_t = 1.0 / self.temperature
+        head = self.channel_fc
+        channel = torch.sigmoid(self._head(head.weight, head.bias, z) * inv_t).view(batch, -1, 1, 1)
         filter_att: Optional[torch.Tensor] = None
         spatial: Optional[torch.Tensor] = None
         kernel: Optional[torch.Tensor] = None
-        i = 1
+        filter_fc, spatial_fc, kernel_fc = self.filter_fc, self.spatial_fc, self.kernel_fc
         if filter_fc is not None:
-            filter_att = torch.sigmoid(heads[i]).view(batch, -1, 1, 1)
-            i += 1
+            filter_att = torch.sigmoid(self._head(filter_fc.weight, filter_fc.bias, z) * inv_t).view(batch, -1, 1, 1)
         if spatial_fc is not None:
-            spatial = torch.sigmoid(heads[i]).view(batch, self.kernel_size, self.kernel_size)
-            i += 1
+            spatial = torch.sigmoid(self._head(spatial_fc.weight, spatial_fc.bias, z) * inv_t).view(
+                batch, self.kernel_size, self.kernel_size)
         if kernel_fc is not None:
-            kernel = torch.softmax(heads[i], dim=1)
+            kernel = torch.softmax(self._head(kernel_fc.weight, kernel_fc.bias, z) * inv_t, dim=1)
         return channel, filter_att, spatial, kernel
 
 
@@ -200,8 +196,9 @@ class ODConv2d(nn.Module):
         self.padding_mode = 'zeros'
         self.reduction = reduction
         self.kernel_num = kernel_num
-        # How the dynamic conv is computed: 'auto' picks per input shape (see _use_expanded);
-        # 'per_sample' / 'expanded' force one formulation (benchmarks, tests). Same numbers.
+        # How the dynamic conv is computed: 'auto' picks per input shape (see _choose_path);
+        # 'per_sample' / 'batched_matmul' / 'expanded' force one formulation (benchmarks,
+        # tests). All give the same numbers.
         self.conv_path = 'auto'
 
         self.attention = ODConvAttention(in_channels, out_channels, kernel_size, groups=groups,
@@ -267,14 +264,52 @@ class ODConv2d(nn.Module):
         positions = self._output_size(x.size(2), 0) * self._output_size(x.size(3), 1)
         return positions * (4 if self.kernel_num == 1 else 16) <= self.in_channels
 
-    def _per_sample_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
-                         kernel: Optional[torch.Tensor]) -> torch.Tensor:
-        """The official formulation: build W_b per sample, run one conv with the batch folded
-        into the groups."""
-        batch, _, height, width = x.shape
+    def _choose_path(self, x: torch.Tensor) -> str:
+        """Which formulation computes this input (all give the same numbers).
+
+        * 'batched_matmul' whenever the graph is being traced (ONNX export, torch.jit.trace):
+          it is the only one whose graph does not depend on the batch size.
+        * 'expanded' for the deepest, lowest-resolution inputs at batch > 1 (see _use_expanded).
+        * 'batched_matmul' at batch > 1 for 1x1 convs and for low-resolution inputs
+          (positions L <= C_in / 2): per-sample [out, in*k*k] x [in*k*k, L] products beat the
+          batch-folded grouped conv there, whose CPU kernels handle small L poorly (measured,
+          ResNet-50 stage shapes: 2048->512 1x1 at 12x20, batch 8: 9.8x -> 3.2x a static conv).
+        * 'per_sample' (batch folded into the groups of one conv) elsewhere: high-resolution
+          k x k convs, where im2col would cost k*k times the input, and batch 1, where it is
+          one plain conv with that sample's kernel.
+        """
+        if self.conv_path not in ['auto', 'per_sample', 'batched_matmul', 'expanded']:  # = CONV_PATHS
+            raise ValueError("ODConv2d: conv_path must be one of 'auto', 'per_sample', 'batched_matmul', "
+                             "'expanded', got '{}'".format(self.conv_path))
+        if self.conv_path != 'auto':
+            if self.conv_path == 'expanded' and self.groups != 1:
+                return 'per_sample'
+            return self.conv_path
+        if torch.jit.is_tracing():
+            return 'batched_matmul'
+        dynamic_kernel = self.kernel_num > 1 or self.kernel_size[0] > 1
+        if x.size(0) > 1 and dynamic_kernel and self._use_expanded(x):
+            return 'expanded'
+        if self.groups == 1:
+            positions = self._output_size(x.size(2), 0) * self._output_size(x.size(3), 1)
+            if x.size(0) > 1 and (self.kernel_size[0] == 1 or 2 * positions <= self.in_channels):
+                return 'batched_matmul'
+        return 'per_sample'
+
+    def _lean_matmul_pays(self, x: torch.Tensor, out_positions: int) -> bool:
+        """MixedKernelMatmul (training only) for per-sample kernels that outweigh the
+        activations, i.e. where the attentions are not folded into the kernels anyway."""
+        kernel_numel = self.weight[0].numel()
+        return (torch.is_grad_enabled() and x.size(0) > 1 and kernel_numel > x[0].numel()
+                and kernel_numel > self.out_channels * out_positions)
+
+    def _mixed_kernels(self, batch: int, spatial: Optional[torch.Tensor],
+                       kernel: Optional[torch.Tensor]) -> torch.Tensor:
+        """W_b = (sum_i alpha_w[b, i] W_i) * alpha_s[b] as [B or 1, out, in/g, k, k].
+
+        The spatial attention does not depend on i, so the kernel mixing is one
+        [B, K] x [K, N] matmul instead of a [B, K, N] product."""
         kh, kw = self.kernel_size
-        # W_b = (sum_i alpha_w[b, i] W_i) * alpha_s[b]: the spatial attention does not depend on
-        # i, so the kernel mixing is one [B, K] x [K, N] matmul instead of a [B, K, N] product.
         if kernel is not None:
             weight = torch.mm(kernel, self.weight.view(self.kernel_num, -1)).view(
                 batch, self.out_channels, self.in_channels // self.groups, kh, kw)
@@ -282,11 +317,81 @@ class ODConv2d(nn.Module):
             weight = self.weight  # [1, out, in/g, k, k], shared by the batch
         if spatial is not None:
             weight = weight * spatial.view(batch, 1, 1, kh, kw)
-        weight = weight.expand(batch, -1, -1, -1, -1).reshape(
-            batch * self.out_channels, self.in_channels // self.groups, kh, kw)
+        return weight
+
+    def _fold_attentions(self, x: torch.Tensor, weight: torch.Tensor, channel: torch.Tensor,
+                         filter_att: Optional[torch.Tensor], out_positions: int
+                         ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """Moves the channel / filter attention into the per-sample kernels where that is the
+        cheaper place: scaling a kernel costs |W| multiplies per sample, scaling the input or
+        the output costs one multiply per element (and a full-size temporary and its backward).
+        Returns (input, kernels, filter attention still to apply to the output)."""
+        batch = x.size(0)
+        g = self.groups
+        kernel_numel = weight[0].numel()
+        fold_channel = kernel_numel <= x[0].numel()
+        fold_filter = filter_att is not None and kernel_numel <= self.out_channels * out_positions
+        if not fold_channel:
+            x = x * channel
+        if fold_channel or fold_filter:
+            cin_g, cout_g = self.in_channels // g, self.out_channels // g
+            kh, kw = self.kernel_size
+            weight = weight.view(-1, g, cout_g, cin_g, kh, kw)
+            if fold_channel:
+                weight = weight * channel.view(batch, g, 1, cin_g, 1, 1)
+            if fold_filter:
+                assert filter_att is not None
+                weight = weight * filter_att.view(batch, g, cout_g, 1, 1, 1)
+                filter_att = None
+            weight = weight.view(-1, self.out_channels, cin_g, kh, kw)
+        return x, weight, filter_att
+
+    def _per_sample_conv(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The official formulation: per-sample kernels [B, out, in/g, k, k], one conv with the
+        batch folded into the groups (a plain conv at batch 1)."""
+        batch, _, height, width = x.shape
+        kh, kw = self.kernel_size
+        if weight.size(0) == 1:  # shared by the batch: an ordinary conv
+            return F.conv2d(x, weight.reshape(weight.shape[1:]), None, self.stride, self.padding, self.dilation,
+                            self.groups)
+        weight = weight.reshape(batch * self.out_channels, self.in_channels // self.groups, kh, kw)
         out = F.conv2d(x.reshape(1, batch * self.in_channels, height, width), weight, None,
                        self.stride, self.padding, self.dilation, self.groups * batch)
         return out.view(batch, self.out_channels, out.size(-2), out.size(-1))
+
+    def _columns(self, x: torch.Tensor) -> torch.Tensor:
+        """im2col as [B, g, in/g * k*k, L]. A 1x1 conv needs none: its columns are the
+        (strided) input itself."""
+        batch = x.size(0)
+        g = self.groups
+        kh, kw = self.kernel_size
+        positions = self._output_size(x.size(2), 0) * self._output_size(x.size(3), 1)
+        if kh == 1 and kw == 1 and self.padding == (0, 0):
+            if self.stride != (1, 1):
+                x = x[:, :, ::self.stride[0], ::self.stride[1]]
+            return x.reshape(batch, g, self.in_channels // g, positions)
+        cols = F.unfold(x, (kh, kw), self.dilation, self.padding, self.stride)
+        return cols.view(batch, g, self.in_channels // g * kh * kw, positions)
+
+    def _batched_matmul_conv(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """im2col + one batched matmul of the per-sample kernels [B, out, in/g*k*k] with the
+        columns [B, in/g*k*k, L]. No op in it depends on the batch size (ONNX export)."""
+        out_h, out_w = self._output_size(x.size(2), 0), self._output_size(x.size(3), 1)
+        weight = weight.reshape(weight.size(0), self.groups, self.out_channels // self.groups, -1)
+        out = torch.matmul(weight, self._columns(x))  # a shared [1, ...] kernel broadcasts
+        return out.view(x.size(0), self.out_channels, out_h, out_w)
+
+    @torch.jit.unused
+    def _lean_batched_matmul_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
+                                  kernel: Optional[torch.Tensor]) -> torch.Tensor:
+        """The batched-matmul formulation through MixedKernelMatmul: same numbers, but the
+        per-sample kernels are built chunk by chunk and rebuilt in backward, never stored."""
+        out_h, out_w = self._output_size(x.size(2), 0), self._output_size(x.size(3), 1)
+        kh, kw = self.kernel_size
+        weight = self.weight.view(self.kernel_num, self.out_channels, self.in_channels // self.groups, kh * kw)
+        flat_spatial = spatial.reshape(x.size(0), kh * kw) if spatial is not None else None
+        out = mixed_kernel_matmul(self._columns(x), weight, kernel, flat_spatial)
+        return out.view(x.size(0), self.out_channels, out_h, out_w)
 
     def _expanded_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
                        kernel: Optional[torch.Tensor]) -> torch.Tensor:
@@ -313,15 +418,25 @@ class ODConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         channel, filter_att, spatial, kernel = self.attention(x)
-        x = x * channel
-        batch, _, height, width = x.shape
-        if spatial is None and kernel is None:
-            # 1x1 with K == 1: every sample shares the static kernel.
-            out = F.conv2d(x, self.weight[0], None, self.stride, self.padding, self.dilation, self.groups)
-        elif self._use_expanded(x):
-            out = self._expanded_conv(x, spatial, kernel)
+        path = self._choose_path(x)
+        if path == 'expanded':
+            out = self._expanded_conv(x * channel, spatial, kernel)
         else:
-            out = self._per_sample_conv(x, spatial, kernel)
+            positions = self._output_size(x.size(2), 0) * self._output_size(x.size(3), 1)
+            if (path == 'batched_matmul' and not torch.jit.is_scripting() and not torch.jit.is_tracing()
+                    and self._lean_matmul_pays(x, positions)):
+                out = self._lean_batched_matmul_conv(x * channel, spatial, kernel)
+                if filter_att is not None:
+                    out = out * filter_att
+                if self.bias is not None:
+                    out = out + self.bias.view(1, -1, 1, 1)
+                return out
+            weight = self._mixed_kernels(x.size(0), spatial, kernel)
+            x, weight, filter_att = self._fold_attentions(x, weight, channel, filter_att, positions)
+            if path == 'batched_matmul':
+                out = self._batched_matmul_conv(x, weight)
+            else:
+                out = self._per_sample_conv(x, weight)
         if filter_att is not None:
             out = out * filter_att
         if self.bias is not None:
@@ -339,15 +454,22 @@ def _square_kernel(kernel_size) -> int:
     return kernel_size
 
 
-def odconv_layers(model: nn.Module) -> List[ODConv2d]:
-    """All ODConv2d layers inside ``model`` (unwraps nothing: DDP's ``.modules()`` sees through)."""
-    return [m for m in model.modules() if isinstance(m, ODConv2d)]
+def _is_odconv(module: nn.Module) -> bool:
+    # A torch.jit.script-ed ODConv2d is a RecursiveScriptModule that remembers its class name.
+    return isinstance(module, ODConv2d) or getattr(module, 'original_name', None) == 'ODConv2d'
+
+
+def odconv_layers(model: nn.Module) -> List[nn.Module]:
+    """All ODConv2d layers inside ``model``, scripted ones included (unwraps nothing: DDP's
+    ``.modules()`` sees through)."""
+    return [m for m in model.modules() if _is_odconv(m)]
 
 
 def set_temperature(model: nn.Module, temperature: float) -> int:
-    """Set the attention temperature of every ODConv2d in ``model``; returns how many were set."""
+    """Set the attention temperature of every ODConv2d in ``model`` (also in a scripted model,
+    which holds its own copy of the temperature); returns how many were set."""
     temperature = _check_temperature(temperature)
     layers = odconv_layers(model)
     for layer in layers:
-        layer.update_temperature(temperature)
+        layer.attention.temperature = temperature
     return len(layers)

@@ -4,15 +4,25 @@ import tempfile
 import torch
 
 
-def save_atomically(obj, path):
-    """torch.save to ``path`` through a temporary file, so no half-written file is ever left."""
+def write_atomically(path, write):
+    """Calls ``write(tmp_path)`` and moves the result to ``path``: no half-written file is ever
+    left, whatever ``write`` raises."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, suffix='.tmp')
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
+
+
+def save_atomically(obj, path):
+    """torch.save to ``path`` through a temporary file."""
+    write_atomically(path, lambda tmp: torch.save(obj, tmp))

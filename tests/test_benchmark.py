@@ -1,0 +1,51 @@
+"""tools/benchmark.py on tiny shapes: it runs, checks the formulations agree, writes its JSON."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args):
+    return subprocess.run([sys.executable, str(ROOT / 'tools' / 'benchmark.py'), *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_benchmark_writes_table_and_json(tmp_path):
+    out = tmp_path / 'bench' / 'result.json'
+    result = run('--scale', '0.08', '--batches', '1', '2', '--kernel-nums', '1', '4', '--stages', '3', '4',
+                 '--repeats', '1', '--out', out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data['detection_input'] == [64, 96]
+    rows = data['layers']
+    assert len(rows) == 2 * 2 * 2 * 3  # K x batch x stages x convs per stage
+    assert {(r['batch'], r['kernel_num']) for r in rows} == {(1, 1), (1, 4), (2, 1), (2, 4)}
+    for r in rows:
+        assert r['rel_err_vs_official_float64'] < 1e-10  # the same function
+        assert r['rel_err_vs_official'] < 1e-4  # float32 rounding of two summation orders
+        for part in ('train_ms', 'infer_ms', 'train_peak_mb'):
+            assert set(r[part]) == {'static', 'odconv', 'official'}
+            assert all(v > 0 for v in r[part].values())
+    s4 = [r for r in rows if r['name'] == 's4.conv2']
+    assert {(r['in_channels'], r['out_channels'], r['kernel_size'], r['height'], r['width']) for r in s4} == {
+        (512, 512, 3, 2, 3)}
+    summary = data['layer_summary']
+    assert set(summary) == {'all', 'K=1', 'K=4'}
+    assert summary['all']['train_odconv_over_static'] > 0
+    backbone = data['backbone']
+    assert backbone['train_ms'].keys() == {'resnet50', 'odresnet50_k4'}
+    assert backbone['train_ratio'] == pytest.approx(
+        backbone['train_ms']['odresnet50_k4'] / backbone['train_ms']['resnet50'])
+    assert 'Layer summary' in result.stdout and 'Backbone' in result.stdout
+
+
+def test_benchmark_rejects_bad_arguments(tmp_path):
+    result = run('--stages', '5', '--out', tmp_path / 'x.json')
+    assert result.returncode == 2 and '--stages are 1 to 4' in result.stderr
+    result = run('--device', 'cuda', '--out', tmp_path / 'x.json')
+    assert result.returncode == 2 and 'no CUDA device' in result.stderr
+    assert not (tmp_path / 'x.json').exists()

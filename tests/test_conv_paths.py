@@ -1,0 +1,121 @@
+"""The formulations ODConv2d chooses between: same numbers and gradients, and the choice."""
+import warnings
+
+import pytest
+import torch
+
+import odconv_mmdet.layers.mixed_kernel_matmul as mixed
+from odconv_mmdet.layers.mixed_kernel_matmul import MixedKernelMatmul
+from odconv_mmdet.layers.odconv import ODConv2d
+from reference_odconv import reference_odconv
+from test_odconv_layer import randomize
+
+PATHS = ['per_sample', 'batched_matmul', 'expanded', 'auto']
+
+# (in, out, k, stride, padding, groups, K, H, W): small spatial sizes with many channels make
+# the kernels outweigh the activations (no attention folded, memory-lean matmul in training);
+# large spatial sizes with few channels fold the channel and filter attentions into the kernels.
+SHAPES = {
+    'deep_3x3_K4': (64, 48, 3, 1, 1, 1, 4, 3, 4),
+    'deep_1x1_K4': (64, 80, 1, 1, 0, 1, 4, 3, 3),
+    'deep_1x1_K1_stride2': (64, 32, 1, 2, 0, 1, 1, 5, 6),
+    'wide_3x3_K4': (4, 6, 3, 1, 1, 1, 4, 12, 11),
+    'wide_3x3_K1_stride2': (4, 6, 3, 2, 1, 1, 1, 12, 11),
+    'wide_1x1_K1': (4, 8, 1, 1, 0, 1, 1, 9, 9),
+    'grouped_3x3_K2': (8, 16, 3, 1, 1, 4, 2, 7, 6),
+    'depthwise_5x5_K4': (8, 8, 5, 1, 2, 8, 4, 8, 7),
+}
+
+
+def build(name):
+    cin, cout, k, s, p, g, kn, _, _ = SHAPES[name]
+    torch.manual_seed(0)
+    return randomize(ODConv2d(cin, cout, k, stride=s, padding=p, groups=g, kernel_num=kn)).double()
+
+
+def run(layer, x, path):
+    layer.conv_path = path
+    layer.zero_grad(set_to_none=True)
+    x = x.clone().requires_grad_(True)
+    out = layer(x)
+    weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+    (out * weights).sum().backward()
+    return [out.detach(), x.grad] + [p.grad for p in layer.parameters()]
+
+
+@pytest.mark.parametrize('name', sorted(SHAPES))
+@pytest.mark.parametrize('batch', [1, 3])
+@pytest.mark.parametrize('training', [True, False], ids=['train', 'eval'])
+def test_every_formulation_gives_the_reference_numbers_and_the_same_gradients(name, batch, training):
+    cin, cout, k, s, p, g, kn, h, w = SHAPES[name]
+    layer = build(name).train(training)
+    layer.update_temperature(1.7)
+    x = torch.randn(batch, cin, h, w, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    sd = {n: t.clone() for n, t in layer.state_dict().items()}
+    expected = reference_odconv(sd, x, kernel_size=k, stride=s, padding=p, dilation=1, groups=g,
+                                kernel_num=kn, temperature=1.7, training=training)
+    results = {}
+    for path in PATHS:
+        layer.load_state_dict(sd)  # a training forward updates the BN statistics
+        results[path] = run(layer, x, path)
+        torch.testing.assert_close(results[path][0], expected, rtol=1e-9, atol=1e-10)
+    for path in PATHS[1:]:
+        for got, want in zip(results[path][1:], results['per_sample'][1:]):
+            torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+
+
+def test_memory_lean_matmul_gradcheck_across_chunks(monkeypatch):
+    monkeypatch.setattr(mixed, 'CHUNK_FLOATS', 100)  # chunks of 2 samples (48-float kernels)
+    gen = torch.Generator().manual_seed(0)
+    cols = torch.randn(5, 2, 3 * 4, 6, dtype=torch.float64, generator=gen, requires_grad=True)
+    weight = torch.randn(3, 4, 3, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    kernel = torch.rand(5, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    spatial = torch.rand(5, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    assert mixed._chunk_size(5, weight[0].numel()) == 2
+    assert torch.autograd.gradcheck(MixedKernelMatmul.apply, (cols, weight, kernel, spatial))
+
+
+def test_memory_lean_matmul_is_used_only_where_it_pays(monkeypatch):
+    calls = []
+    real = mixed.MixedKernelMatmul.apply
+    monkeypatch.setattr(mixed.MixedKernelMatmul, 'apply', lambda *a: calls.append(1) or real(*a))
+    layer = ODConv2d(64, 64, 3, padding=1, kernel_num=4)
+    layer(torch.randn(2, 64, 5, 5)).sum().backward()  # kernels 36k floats > activations 1.6k
+    assert calls == [1]
+    with torch.no_grad():
+        layer(torch.randn(2, 64, 5, 5))  # inference keeps no tensors for backward: plain path
+    layer(torch.randn(2, 64, 40, 40)).sum().backward()  # activations dominate: plain path
+    assert calls == [1]
+
+
+def test_auto_choice_per_input():
+    deep = ODConv2d(512, 512, 3, padding=1, kernel_num=4)
+    assert deep._choose_path(torch.empty(1, 512, 10, 17)) == 'per_sample'  # batch 1: one plain conv
+    assert deep._choose_path(torch.empty(8, 512, 10, 17)) == 'batched_matmul'  # L=170 <= C/2
+    assert deep._choose_path(torch.empty(8, 512, 4, 4)) == 'expanded'  # L*16 <= C
+    high_res = ODConv2d(64, 64, 3, padding=1, kernel_num=4)
+    assert high_res._choose_path(torch.empty(8, 64, 80, 136)) == 'per_sample'
+    pointwise = ODConv2d(64, 256, 1, kernel_num=1)
+    assert pointwise._choose_path(torch.empty(2, 64, 80, 136)) == 'batched_matmul'
+    assert pointwise._choose_path(torch.empty(2, 64, 2, 2)) == 'batched_matmul'  # no kernel to expand
+    traced_paths = []
+    original = ODConv2d._choose_path
+
+    def spy(self, x):
+        traced_paths.append(original(self, x))
+        return traced_paths[-1]
+    ODConv2d._choose_path = spy
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', torch.jit.TracerWarning)  # shape-based choices, intended
+            torch.jit.trace(high_res.eval(), torch.randn(2, 64, 8, 8), check_trace=False)
+    finally:
+        ODConv2d._choose_path = original
+    assert set(traced_paths) == {'batched_matmul'}  # the batch-independent graph
+
+
+def test_unknown_conv_path_is_named_in_the_error():
+    layer = ODConv2d(8, 8, 3, padding=1)
+    layer.conv_path = 'fastest'
+    with pytest.raises(ValueError, match="conv_path must be one of .*got 'fastest'"):
+        layer(torch.randn(2, 8, 5, 5))

@@ -1,0 +1,341 @@
+"""Speed and memory of ODConv against a static conv and the official formulation.
+
+Prints a table and writes JSON. Two parts:
+
+* layers: every conv of a ResNet-50 bottleneck (1x1 reduce, 3x3, 1x1 expand) in each of the
+  four stages, at the feature sizes of a detection input (800x1333 times ``--scale``), for
+  each batch size and K. Three implementations of the same shape:
+  ``static`` (nn.Conv2d), ``odconv`` (this package's ODConv2d) and ``official`` (the official
+  formulation, written out below: per-sample kernels from a [B, K, ...] product, the batch
+  folded into the groups of one conv, attentions applied to the activations). Train = forward
+  + backward of sum(output); inference = forward under no_grad in eval mode.
+* backbone: ODResNet-50 (K = --backbone-k) against mmdet's ResNet-50 (needs mmdet), train
+  step and batch-1 inference.
+
+Outputs, input gradients and weight gradients of ``odconv`` and ``official`` are compared
+(relative norm of the difference) in float32 as timed and in float64, where only a
+difference in the function, not rounding, would show.
+
+Times are medians of ``--repeats`` interleaved runs (each round runs every implementation
+once, so drift in machine load hits all of them alike). Peak memory is the most memory the
+train step holds above what existed before it (CUDA: the caching allocator's peak; CPU: the
+profiler's allocation timeline).
+
+    python tools/benchmark.py --out work_dirs/benchmark.json              # CPU defaults
+    python tools/benchmark.py --device cuda --scale 1.0 --out bench.json  # a GPU
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from odconv_mmdet.layers.odconv import ODConv2d  # noqa: E402
+from odconv_mmdet.utils.io import write_atomically  # noqa: E402
+
+STAGE_CHANNELS = (64, 128, 256, 512)
+STAGE_STRIDES = (4, 8, 16, 32)
+
+
+def official_forward(layer: ODConv2d, x: torch.Tensor) -> torch.Tensor:
+    """The official ODConv computation, op for op (the benchmark's baseline)."""
+    channel, filter_att, spatial, kernel = layer.attention(x)
+    batch, _, height, width = x.shape
+    k = layer.kernel_size[0]
+    x = (x * channel).reshape(1, -1, height, width)
+    weight = layer.weight.unsqueeze(0)  # [1, K, out, in/g, k, k]
+    if spatial is not None:
+        weight = weight * spatial.view(batch, 1, 1, 1, k, k)
+    if kernel is not None:
+        weight = weight * kernel.view(batch, -1, 1, 1, 1, 1)
+    weight = weight.sum(dim=1).expand(batch, -1, -1, -1, -1).reshape(
+        -1, layer.in_channels // layer.groups, k, k)
+    out = F.conv2d(x, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups * batch)
+    out = out.view(batch, layer.out_channels, out.size(-2), out.size(-1))
+    return out * filter_att if filter_att is not None else out
+
+
+class OfficialODConv(nn.Module):
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        return official_forward(self.layer, x)
+
+
+def layer_shapes(scale):
+    """(name, in, out, k, H, W): the stride-1 convs of a ResNet-50 bottleneck, per stage."""
+    height, width = round(800 * scale / 32) * 32, round(1333 * scale / 32) * 32
+    shapes = []
+    for stage, (c, s) in enumerate(zip(STAGE_CHANNELS, STAGE_STRIDES), 1):
+        h, w = height // s, width // s
+        shapes += [(f's{stage}.conv1', 4 * c, c, 1, h, w), (f's{stage}.conv2', c, c, 3, h, w),
+                   (f's{stage}.conv3', c, 4 * c, 1, h, w)]
+    return (height, width), shapes
+
+
+def synchronize(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def interleaved_medians(fns, repeats, device):
+    """Median seconds of each fn over `repeats` rounds; each round runs every fn once."""
+    for fn in fns:  # warm-up (allocator, kernel choice, caches)
+        fn()
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            synchronize(device)
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def peak_memory(module, step, device, inputs=()):
+    """Bytes of memory the step holds at its peak above what was allocated before it (the
+    gradients of an earlier step are released first, so they do not offset the count)."""
+    step()
+    module.zero_grad(set_to_none=True)
+    for tensor in inputs:
+        tensor.grad = None
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak
+
+
+def train_step(module, x):
+    def step():
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+        module(x).sum().backward()
+    return step
+
+
+def relative_error(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30)).item()
+
+
+def check_same_numbers(odconv, official, x):
+    """Relative differences of output, input gradient and weight gradient (odconv vs official)."""
+    results = []
+    for module in (odconv, official):
+        module.zero_grad(set_to_none=True)
+        xg = x.detach().clone().requires_grad_(True)
+        out = module(xg)
+        out.backward(torch.ones_like(out))
+        results.append((out.detach(), xg.grad, odconv.weight.grad.clone()))
+    return max(relative_error(a, b) for a, b in zip(*results))
+
+
+def bench_layer(name, cin, cout, k, h, w, batch, kernel_num, repeats, device):
+    torch.manual_seed(0)
+    static = nn.Conv2d(cin, cout, k, padding=k // 2, bias=False).to(device)
+    odconv = ODConv2d(cin, cout, k, padding=k // 2, kernel_num=kernel_num).to(device)
+    official = OfficialODConv(odconv)
+    if batch == 1:  # the official layer cannot train at batch 1 (its BN); compare in its eval mode
+        odconv.attention.bn.eval()
+    x = torch.randn(batch, cin, h, w, device=device, requires_grad=True)
+    impls = {'static': static, 'odconv': odconv, 'official': official}
+    # The same function? In float64 (differences are then the formulation's, not rounding's),
+    # and in float32 as timed.
+    odconv64 = copy.deepcopy(odconv).double().cpu()
+    rel_err64 = check_same_numbers(odconv64, OfficialODConv(odconv64), x.detach().double().cpu())
+    rel_err = check_same_numbers(odconv, official, x)
+    train = interleaved_medians([train_step(m, x) for m in impls.values()], repeats, device)
+    memory = [peak_memory(m, train_step(m, x), device, (x,)) for m in impls.values()]
+    odconv.eval()
+    static.eval()
+    x_inf = x.detach()
+    with torch.no_grad():
+        infer = interleaved_medians([(lambda m=m: m(x_inf)) for m in impls.values()], repeats, device)
+    return dict(name=name, in_channels=cin, out_channels=cout, kernel_size=k, height=h, width=w,
+                batch=batch, kernel_num=kernel_num, rel_err_vs_official=rel_err,
+                rel_err_vs_official_float64=rel_err64,
+                train_ms=dict(zip(impls, [t * 1e3 for t in train])),
+                infer_ms=dict(zip(impls, [t * 1e3 for t in infer])),
+                train_peak_mb=dict(zip(impls, [m / 2 ** 20 for m in memory])))
+
+
+def geomean(values):
+    values = list(values)
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float('nan')
+
+
+def summarize_layers(rows):
+    summary = {}
+    for key, subset in [('all', rows)] + [(f'K={k}', [r for r in rows if r['kernel_num'] == k])
+                                          for k in sorted({r['kernel_num'] for r in rows})]:
+        if not subset:
+            continue
+        summary[key] = dict(
+            train_odconv_over_static=geomean(r['train_ms']['odconv'] / r['train_ms']['static'] for r in subset),
+            train_official_over_odconv=geomean(r['train_ms']['official'] / r['train_ms']['odconv'] for r in subset),
+            infer_odconv_over_static=geomean(r['infer_ms']['odconv'] / r['infer_ms']['static'] for r in subset),
+            infer_b1_odconv_over_static=geomean(r['infer_ms']['odconv'] / r['infer_ms']['static']
+                                                for r in subset if r['batch'] == 1),
+            infer_official_over_odconv=geomean(r['infer_ms']['official'] / r['infer_ms']['odconv'] for r in subset),
+            peak_memory_odconv_over_static=geomean(r['train_peak_mb']['odconv'] / r['train_peak_mb']['static']
+                                                   for r in subset if r['train_peak_mb']['static'] > 0
+                                                   and r['train_peak_mb']['odconv'] > 0),
+            max_rel_err_vs_official=max(r['rel_err_vs_official'] for r in subset),
+            max_rel_err_vs_official_float64=max(r['rel_err_vs_official_float64'] for r in subset))
+    return summary
+
+
+def bench_backbone(kernel_num, size, train_batch, repeats, device):
+    try:
+        from mmdet.models.backbones import ResNet
+        import odconv_mmdet  # noqa: F401  (registers ODResNet)
+        from odconv_mmdet.backbones import ODResNet
+    except ImportError as err:
+        return dict(skipped=f'mmdet is not importable here ({err})')
+    torch.manual_seed(0)
+    common = dict(depth=50, out_indices=(0, 1, 2, 3), frozen_stages=-1, norm_eval=False)
+    nets = {'resnet50': ResNet(**common).to(device),
+            f'odresnet50_k{kernel_num}': ODResNet(kernel_num=kernel_num, **common).to(device)}
+
+    def make_train(net, x):
+        def step():
+            net.zero_grad(set_to_none=True)
+            sum(o.sum() for o in net(x)).backward()
+        return step
+
+    x_train = torch.randn(train_batch, 3, *size, device=device)
+    for net in nets.values():
+        net.train()
+    train = interleaved_medians([make_train(n, x_train) for n in nets.values()], repeats, device)
+    memory = [peak_memory(n, make_train(n, x_train), device) for n in nets.values()]
+    x_inf = torch.randn(1, 3, *size, device=device)
+    for net in nets.values():
+        net.eval()
+    with torch.no_grad():
+        infer = interleaved_medians([(lambda n=n: n(x_inf)) for n in nets.values()], repeats, device)
+    names = list(nets)
+    return dict(input_size=list(size), train_batch=train_batch, infer_batch=1,
+                train_ms=dict(zip(names, [t * 1e3 for t in train])),
+                infer_b1_ms=dict(zip(names, [t * 1e3 for t in infer])),
+                train_peak_mb=dict(zip(names, [m / 2 ** 20 for m in memory])),
+                train_ratio=train[1] / train[0], infer_b1_ratio=infer[1] / infer[0],
+                peak_memory_ratio=memory[1] / memory[0])
+
+
+def print_layer_table(rows):
+    print(f"{'layer':10} {'in>out':>10} {'k':>1} {'HxW':>7} {'B':>2} {'K':>1} | "
+          f"{'train ms: static':>16} {'odconv':>8} {'official':>8} {'od/st':>6} {'off/od':>6} | "
+          f"{'infer ms: static':>16} {'odconv':>7} {'od/st':>6} | {'mem od/st':>9} {'rel err':>8}")
+    for r in rows:
+        t, i, m = r['train_ms'], r['infer_ms'], r['train_peak_mb']
+        print(f"{r['name']:10} {str(r['in_channels']) + '>' + str(r['out_channels']):>10} {r['kernel_size']:>1} "
+              f"{str(r['height']) + 'x' + str(r['width']):>7} {r['batch']:>2} {r['kernel_num']:>1} | "
+              f"{t['static']:16.1f} {t['odconv']:8.1f} {t['official']:8.1f} {t['odconv'] / t['static']:6.2f} "
+              f"{t['official'] / t['odconv']:6.2f} | {i['static']:16.2f} {i['odconv']:7.2f} "
+              f"{i['odconv'] / i['static']:6.2f} | {m['odconv'] / m['static'] if m['static'] > 0 else float('nan'):9.2f} "
+              f"{r['rel_err_vs_official']:8.1e}", flush=True)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--out', default='work_dirs/benchmark.json', help='JSON file to write')
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    parser.add_argument('--scale', type=float, default=0.4,
+                        help='detection input 800x1333 times this (default 0.4: 320x544 on a CPU)')
+    parser.add_argument('--batches', type=int, nargs='+', default=[1, 2, 8])
+    parser.add_argument('--kernel-nums', type=int, nargs='+', default=[1, 4])
+    parser.add_argument('--stages', type=int, nargs='+', default=[1, 2, 3, 4], help='ResNet stages to include')
+    parser.add_argument('--repeats', type=int, default=5, help='interleaved timing rounds (median)')
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
+    parser.add_argument('--backbone-k', type=int, default=4)
+    parser.add_argument('--backbone-train-batch', type=int, default=2)
+    parser.add_argument('--skip-backbone', action='store_true')
+    args = parser.parse_args(argv)
+    for name in ('batches', 'kernel_nums', 'stages'):
+        if any(v < 1 for v in getattr(args, name)):
+            parser.error(f'--{name.replace("_", "-")} values must be >= 1')
+    if any(s > 4 for s in args.stages):
+        parser.error('--stages are 1 to 4')
+    if not args.scale > 0 or args.repeats < 1:
+        parser.error('--scale must be > 0 and --repeats >= 1')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error('--device cuda asked for, but torch sees no CUDA device')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
+        # Full float32 everywhere, so the formulations are compared at the same precision.
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    input_size, shapes = layer_shapes(args.scale)
+    shapes = [s for s in shapes if int(s[0][1]) in args.stages]
+    print(f'device {device} ({torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()}), '
+          f'torch {torch.__version__}, threads {torch.get_num_threads()}, detection input {input_size[0]}x{input_size[1]}')
+    rows = []
+    for kernel_num in args.kernel_nums:
+        for batch in args.batches:
+            for shape in shapes:
+                rows.append(bench_layer(*shape, batch, kernel_num, args.repeats, device))
+                print_layer_table(rows[-1:]) if len(rows) > 1 else print_layer_table(rows)
+    summary = summarize_layers(rows)
+    backbone = None if args.skip_backbone else bench_backbone(
+        args.backbone_k, input_size, args.backbone_train_batch, args.repeats, device)
+    result = dict(device=str(device), torch=torch.__version__, threads=torch.get_num_threads(),
+                  detection_input=list(input_size), repeats=args.repeats, layers=rows,
+                  layer_summary=summary, backbone=backbone)
+    def write_json(path):
+        with open(path, 'w') as f:
+            json.dump(result, f, indent=1)
+    write_atomically(args.out, write_json)
+    print('\nLayer summary (geometric means over shapes, batches and K):')
+    for key, s in summary.items():
+        print(f"  {key:4}: train odconv/static {s['train_odconv_over_static']:.2f}  "
+              f"official/odconv {s['train_official_over_odconv']:.2f}  "
+              f"infer odconv/static {s['infer_odconv_over_static']:.2f} (batch 1: {s['infer_b1_odconv_over_static']:.2f})  "
+              f"official/odconv {s['infer_official_over_odconv']:.2f}  "
+              f"peak mem odconv/static {s['peak_memory_odconv_over_static']:.2f}  "
+              f"max rel err float32 {s['max_rel_err_vs_official']:.1e}, float64 "
+              f"{s['max_rel_err_vs_official_float64']:.1e}")
+    if backbone is not None:
+        if 'skipped' in backbone:
+            print(f"Backbone: skipped: {backbone['skipped']}")
+        else:
+            print(f"Backbone ({input_size[0]}x{input_size[1]}): train batch {backbone['train_batch']} "
+                  + '  '.join(f'{n} {t:.0f} ms' for n, t in backbone['train_ms'].items())
+                  + f"  ratio {backbone['train_ratio']:.2f}; inference batch 1 "
+                  + '  '.join(f'{n} {t:.0f} ms' for n, t in backbone['infer_b1_ms'].items())
+                  + f"  ratio {backbone['infer_b1_ratio']:.2f}; peak memory ratio {backbone['peak_memory_ratio']:.2f}")
+    print(f'JSON written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
