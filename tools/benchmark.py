@@ -184,7 +184,7 @@ def bench_layer(name, cin, cout, k, h, w, batch, kernel_num, repeats, device):
 
 def geomean(values):
     values = list(values)
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float('nan')
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
 
 def summarize_layers(rows):
@@ -193,7 +193,7 @@ def summarize_layers(rows):
                                           for k in sorted({r['kernel_num'] for r in rows})]:
         if not subset:
             continue
-        summary[key] = dict(
+        summary[key] = dict(  # None where no case fits (e.g. no batch-1 case)
             train_odconv_over_static=geomean(r['train_ms']['odconv'] / r['train_ms']['static'] for r in subset),
             train_official_over_odconv=geomean(r['train_ms']['official'] / r['train_ms']['odconv'] for r in subset),
             infer_odconv_over_static=geomean(r['infer_ms']['odconv'] / r['infer_ms']['static'] for r in subset),
@@ -317,12 +317,14 @@ def main(argv=None):
             json.dump(result, f, indent=1)
     write_atomically(args.out, write_json)
     print('\nLayer summary (geometric means over shapes, batches and K):')
+    def fmt(value):
+        return 'n/a' if value is None else f'{value:.2f}'
     for key, s in summary.items():
-        print(f"  {key:4}: train odconv/static {s['train_odconv_over_static']:.2f}  "
-              f"official/odconv {s['train_official_over_odconv']:.2f}  "
-              f"infer odconv/static {s['infer_odconv_over_static']:.2f} (batch 1: {s['infer_b1_odconv_over_static']:.2f})  "
-              f"official/odconv {s['infer_official_over_odconv']:.2f}  "
-              f"peak mem odconv/static {s['peak_memory_odconv_over_static']:.2f}  "
+        print(f"  {key:4}: train odconv/static {fmt(s['train_odconv_over_static'])}  "
+              f"official/odconv {fmt(s['train_official_over_odconv'])}  "
+              f"infer odconv/static {fmt(s['infer_odconv_over_static'])} (batch 1: {fmt(s['infer_b1_odconv_over_static'])})  "
+              f"official/odconv {fmt(s['infer_official_over_odconv'])}  "
+              f"peak mem odconv/static {fmt(s['peak_memory_odconv_over_static'])}  "
               f"max rel err float32 {s['max_rel_err_vs_official']:.1e}, float64 "
               f"{s['max_rel_err_vs_official_float64']:.1e}")
     if backbone is not None:

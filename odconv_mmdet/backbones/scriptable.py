@@ -49,24 +49,31 @@ class ScriptableResBlock(nn.Module):
         return self.relu(out + self.downsample(x))
 
 
-class ScriptableResNet(nn.Module):
-    def __init__(self, net: nn.Module):
+class ScriptableStages(nn.Module):
+    """stem, then stages in order; returns the outputs of the stages in out_indices."""
+
+    def __init__(self, stem: nn.Module, stages: List[nn.Module], out_indices):
         super().__init__()
-        self.stem = net.stem if net.deep_stem else nn.Sequential(net.conv1, net.norm1, net.relu)
-        self.maxpool = net.maxpool
-        self.stages = nn.ModuleList(
-            nn.Sequential(*[ScriptableResBlock(block) for block in getattr(net, name)])
-            for name in net.res_layers)
-        self.out_indices: List[int] = [int(i) for i in net.out_indices]
+        self.stem = stem
+        self.stages = nn.ModuleList(stages)
+        self.out_indices: List[int] = [int(i) for i in out_indices]
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        x = self.maxpool(self.stem(x))
+        x = self.stem(x)
         outs: List[torch.Tensor] = []
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.out_indices:
                 outs.append(x)
         return outs
+
+
+class ScriptableResNet(ScriptableStages):
+    def __init__(self, net: nn.Module):
+        stem = [net.stem] if net.deep_stem else [net.conv1, net.norm1, net.relu]
+        stages = [nn.Sequential(*[ScriptableResBlock(block) for block in getattr(net, name)])
+                  for name in net.res_layers]
+        super().__init__(nn.Sequential(*stem, net.maxpool), stages, net.out_indices)
 
 
 def conv_module_sequence(module: nn.Module) -> nn.Sequential:
@@ -96,10 +103,8 @@ class ScriptableInvertedResidual(nn.Module):
         return x + out if self.with_res_shortcut else out
 
 
-class ScriptableMobileNetV2(nn.Module):
+class ScriptableMobileNetV2(ScriptableStages):
     def __init__(self, net: nn.Module):
-        super().__init__()
-        self.stem = conv_module_sequence(net.conv1)
         stages = []
         for name in net.layers:
             layer = getattr(net, name)
@@ -107,14 +112,4 @@ class ScriptableMobileNetV2(nn.Module):
                 stages.append(nn.Sequential(*[ScriptableInvertedResidual(b) for b in layer]))
             else:  # the final 1x1 ConvModule ('conv2')
                 stages.append(conv_module_sequence(layer))
-        self.stages = nn.ModuleList(stages)
-        self.out_indices: List[int] = [int(i) for i in net.out_indices]
-
-    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        x = self.stem(x)
-        outs: List[torch.Tensor] = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return outs
+        super().__init__(conv_module_sequence(net.conv1), stages, net.out_indices)
