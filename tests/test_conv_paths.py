@@ -119,3 +119,19 @@ def test_unknown_conv_path_is_named_in_the_error():
     layer.conv_path = 'fastest'
     with pytest.raises(ValueError, match="conv_path must be one of .*got 'fastest'"):
         layer(torch.randn(2, 8, 5, 5))
+
+
+@pytest.mark.parametrize('path', PATHS)
+def test_every_formulation_trains_under_autocast(path):
+    # bfloat16 autocast on the CPU, as --amp does on a GPU with float16.
+    layer = ODConv2d(64, 64, 3, padding=1, kernel_num=4)  # big kernels, small input: lean matmul
+    layer.conv_path = path
+    x = torch.randn(3, 64, 5, 5, requires_grad=True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = layer(x)
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(layer.weight.grad).all()
+    with torch.no_grad():
+        reference = layer(x)
+    assert ((out.float() - reference).norm() / reference.norm()) < 0.05

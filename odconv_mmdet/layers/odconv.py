@@ -296,11 +296,14 @@ class ODConv2d(nn.Module):
                 return 'batched_matmul'
         return 'per_sample'
 
+    @torch.jit.unused
     def _lean_matmul_pays(self, x: torch.Tensor, out_positions: int) -> bool:
         """MixedKernelMatmul (training only) for per-sample kernels that outweigh the
-        activations, i.e. where the attentions are not folded into the kernels anyway."""
+        activations, i.e. where the attentions are not folded into the kernels anyway. Not
+        under autocast, whose per-op casts a custom autograd function does not get."""
         kernel_numel = self.weight[0].numel()
-        return (torch.is_grad_enabled() and x.size(0) > 1 and kernel_numel > x[0].numel()
+        return (torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type)
+                and x.size(0) > 1 and kernel_numel > x[0].numel()
                 and kernel_numel > self.out_channels * out_positions)
 
     def _mixed_kernels(self, batch: int, spatial: Optional[torch.Tensor],
