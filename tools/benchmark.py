@@ -130,10 +130,13 @@ def peak_memory(module, step, device, inputs=()):
 
 
 def train_step(module, x):
+    """Forward + backward of the sum of the output (of all outputs, for a backbone)."""
     def step():
         module.zero_grad(set_to_none=True)
         x.grad = None
-        module(x).sum().backward()
+        out = module(x)
+        outs = [out] if isinstance(out, torch.Tensor) else out
+        sum(o.sum() for o in outs).backward()
     return step
 
 
@@ -211,7 +214,6 @@ def summarize_layers(rows):
 def bench_backbone(kernel_num, size, train_batch, repeats, device):
     try:
         from mmdet.models.backbones import ResNet
-        import odconv_mmdet  # noqa: F401  (registers ODResNet)
         from odconv_mmdet.backbones import ODResNet
     except ImportError as err:
         return dict(skipped=f'mmdet is not importable here ({err})')
@@ -220,17 +222,11 @@ def bench_backbone(kernel_num, size, train_batch, repeats, device):
     nets = {'resnet50': ResNet(**common).to(device),
             f'odresnet50_k{kernel_num}': ODResNet(kernel_num=kernel_num, **common).to(device)}
 
-    def make_train(net, x):
-        def step():
-            net.zero_grad(set_to_none=True)
-            sum(o.sum() for o in net(x)).backward()
-        return step
-
     x_train = torch.randn(train_batch, 3, *size, device=device)
     for net in nets.values():
         net.train()
-    train = interleaved_medians([make_train(n, x_train) for n in nets.values()], repeats, device)
-    memory = [peak_memory(n, make_train(n, x_train), device) for n in nets.values()]
+    train = interleaved_medians([train_step(n, x_train) for n in nets.values()], repeats, device)
+    memory = [peak_memory(n, train_step(n, x_train), device) for n in nets.values()]
     x_inf = torch.randn(1, 3, *size, device=device)
     for net in nets.values():
         net.eval()
@@ -245,18 +241,20 @@ def bench_backbone(kernel_num, size, train_batch, repeats, device):
                 peak_memory_ratio=memory[1] / memory[0])
 
 
-def print_layer_table(rows):
+def print_layer_header():
     print(f"{'layer':10} {'in>out':>10} {'k':>1} {'HxW':>7} {'B':>2} {'K':>1} | "
           f"{'train ms: static':>16} {'odconv':>8} {'official':>8} {'od/st':>6} {'off/od':>6} | "
           f"{'infer ms: static':>16} {'odconv':>7} {'od/st':>6} | {'mem od/st':>9} {'rel err':>8}")
-    for r in rows:
-        t, i, m = r['train_ms'], r['infer_ms'], r['train_peak_mb']
-        print(f"{r['name']:10} {str(r['in_channels']) + '>' + str(r['out_channels']):>10} {r['kernel_size']:>1} "
-              f"{str(r['height']) + 'x' + str(r['width']):>7} {r['batch']:>2} {r['kernel_num']:>1} | "
-              f"{t['static']:16.1f} {t['odconv']:8.1f} {t['official']:8.1f} {t['odconv'] / t['static']:6.2f} "
-              f"{t['official'] / t['odconv']:6.2f} | {i['static']:16.2f} {i['odconv']:7.2f} "
-              f"{i['odconv'] / i['static']:6.2f} | {m['odconv'] / m['static'] if m['static'] > 0 else float('nan'):9.2f} "
-              f"{r['rel_err_vs_official']:8.1e}", flush=True)
+
+
+def print_layer_row(r):
+    t, i, m = r['train_ms'], r['infer_ms'], r['train_peak_mb']
+    print(f"{r['name']:10} {str(r['in_channels']) + '>' + str(r['out_channels']):>10} {r['kernel_size']:>1} "
+          f"{str(r['height']) + 'x' + str(r['width']):>7} {r['batch']:>2} {r['kernel_num']:>1} | "
+          f"{t['static']:16.1f} {t['odconv']:8.1f} {t['official']:8.1f} {t['odconv'] / t['static']:6.2f} "
+          f"{t['official'] / t['odconv']:6.2f} | {i['static']:16.2f} {i['odconv']:7.2f} "
+          f"{i['odconv'] / i['static']:6.2f} | {m['odconv'] / m['static'] if m['static'] > 0 else float('nan'):9.2f} "
+          f"{r['rel_err_vs_official']:8.1e}", flush=True)
 
 
 def parse_args(argv=None):
@@ -301,11 +299,12 @@ def main(argv=None):
     print(f'device {device} ({torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()}), '
           f'torch {torch.__version__}, threads {torch.get_num_threads()}, detection input {input_size[0]}x{input_size[1]}')
     rows = []
+    print_layer_header()
     for kernel_num in args.kernel_nums:
         for batch in args.batches:
             for shape in shapes:
                 rows.append(bench_layer(*shape, batch, kernel_num, args.repeats, device))
-                print_layer_table(rows[-1:]) if len(rows) > 1 else print_layer_table(rows)
+                print_layer_row(rows[-1])
     summary = summarize_layers(rows)
     backbone = None if args.skip_backbone else bench_backbone(
         args.backbone_k, input_size, args.backbone_train_batch, args.repeats, device)

@@ -33,8 +33,8 @@ def parse_args(argv=None):
 def load_backbone(cfg, checkpoint):
     import torch
     from mmdet.registry import MODELS
-    from mmengine.runner import load_checkpoint
 
+    from odconv_mmdet.converters import UnrecognisedCheckpoint, extract_state_dict, strip_detector_prefix
     from odconv_mmdet.utils.checks import UserInputError, check_file
 
     backbone_cfg = cfg.get('model', {}).get('backbone')
@@ -50,12 +50,11 @@ def load_backbone(cfg, checkpoint):
             state = torch.load(checkpoint, map_location='cpu', weights_only=False)
         except Exception as err:  # not a torch file, truncated, ...
             raise UserInputError(f'cannot read checkpoint {checkpoint}: {err}') from err
-        if not isinstance(state, dict):
-            raise UserInputError(f'{checkpoint} does not hold a state_dict')
+        try:
+            weights = strip_detector_prefix(extract_state_dict(state))
+        except UnrecognisedCheckpoint as err:
+            raise UserInputError(f'{checkpoint}: {err}') from err
         temperature = state.get('meta', {}).get('odconv_temperature')
-        weights = state.get('state_dict', state)
-        prefixed = {k[len('backbone.'):]: v for k, v in weights.items() if k.startswith('backbone.')}
-        weights = prefixed or weights
         own = backbone.state_dict()
         wrong = [k for k, v in weights.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
         if wrong:

@@ -14,15 +14,14 @@ from collections import OrderedDict
 import torch
 
 from ..layers.odconv import ODConv2d
-from .official import UnrecognisedCheckpoint, extract_state_dict, mobilenet_v2_renames, rename_mobilenet_v2_key
+from .official import (UnrecognisedCheckpoint, extract_state_dict, mobilenet_v2_renames, rename_mobilenet_v2_key,
+                       strip_detector_prefix)
 
 CLASSIFIER_PREFIXES = ('fc.', 'classifier.', 'head.')
 
 
 def _to_backbone_names(state_dict):
-    if any(k.startswith('backbone.') for k in state_dict):  # a whole mmdet detector
-        state_dict = OrderedDict((k[len('backbone.'):], v) for k, v in state_dict.items()
-                                 if k.startswith('backbone.'))
+    state_dict = strip_detector_prefix(state_dict)  # a whole mmdet detector
     if 'features.0.0.weight' in state_dict:  # torchvision MobileNetV2 -> mmdet names
         renames = mobilenet_v2_renames()
         state_dict = OrderedDict((rename_mobilenet_v2_key(k, renames) or k, v) for k, v in state_dict.items())

@@ -33,6 +33,14 @@ def extract_state_dict(checkpoint):
     return OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in checkpoint.items())
 
 
+def strip_detector_prefix(state_dict):
+    """A whole mmdet detector's backbone weights without their ``backbone.`` prefix (the rest of
+    the detector dropped); a state_dict with no such key comes back as it is."""
+    if any(k.startswith('backbone.') for k in state_dict):
+        return OrderedDict((k[len('backbone.'):], v) for k, v in state_dict.items() if k.startswith('backbone.'))
+    return state_dict
+
+
 def detect_architecture(state_dict):
     if 'conv1.weight' in state_dict and 'layer1.0.conv1.weight' in state_dict:
         return 'resnet'

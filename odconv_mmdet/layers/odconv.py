@@ -26,7 +26,6 @@ from torch.nn.modules.utils import _pair
 from .mixed_kernel_matmul import mixed_kernel_matmul
 
 ATTENTION_NORMS = ('BN', 'GN', 'none')
-CONV_PATHS = ('auto', 'per_sample', 'batched_matmul', 'expanded')
 
 
 def _check_temperature(temperature: float) -> float:
@@ -251,6 +250,9 @@ class ODConv2d(nn.Module):
         k = self.kernel_size[dim]
         return (size + 2 * self.padding[dim] - self.dilation[dim] * (k - 1) - 1) // self.stride[dim] + 1
 
+    def _output_hw(self, x: torch.Tensor) -> Tuple[int, int]:
+        return self._output_size(x.size(2), 0), self._output_size(x.size(3), 1)
+
     def _use_expanded(self, x: torch.Tensor) -> bool:
         # Per-sample kernels cost B*K*|W| memory traffic whatever the feature size; the
         # kernel-expanded form costs K x a static conv's FLOPs. Measured on the 2-core CPU
@@ -261,8 +263,8 @@ class ODConv2d(nn.Module):
             return self.conv_path == 'expanded' and self.groups == 1
         if self.groups != 1:
             return False
-        positions = self._output_size(x.size(2), 0) * self._output_size(x.size(3), 1)
-        return positions * (4 if self.kernel_num == 1 else 16) <= self.in_channels
+        out_h, out_w = self._output_hw(x)
+        return out_h * out_w * (4 if self.kernel_num == 1 else 16) <= self.in_channels
 
     def _choose_path(self, x: torch.Tensor) -> str:
         """Which formulation computes this input (all give the same numbers).
@@ -278,7 +280,8 @@ class ODConv2d(nn.Module):
           k x k convs, where im2col would cost k*k times the input, and batch 1, where it is
           one plain conv with that sample's kernel.
         """
-        if self.conv_path not in ['auto', 'per_sample', 'batched_matmul', 'expanded']:  # = CONV_PATHS
+        # (a literal list: TorchScript cannot read a module-level tuple)
+        if self.conv_path not in ['auto', 'per_sample', 'batched_matmul', 'expanded']:
             raise ValueError("ODConv2d: conv_path must be one of 'auto', 'per_sample', 'batched_matmul', "
                              "'expanded', got '{}'".format(self.conv_path))
         if self.conv_path != 'auto':
@@ -291,8 +294,8 @@ class ODConv2d(nn.Module):
         if x.size(0) > 1 and dynamic_kernel and self._use_expanded(x):
             return 'expanded'
         if self.groups == 1:
-            positions = self._output_size(x.size(2), 0) * self._output_size(x.size(3), 1)
-            if x.size(0) > 1 and (self.kernel_size[0] == 1 or 2 * positions <= self.in_channels):
+            out_h, out_w = self._output_hw(x)
+            if x.size(0) > 1 and (self.kernel_size[0] == 1 or 2 * out_h * out_w <= self.in_channels):
                 return 'batched_matmul'
         return 'per_sample'
 
@@ -368,7 +371,8 @@ class ODConv2d(nn.Module):
         batch = x.size(0)
         g = self.groups
         kh, kw = self.kernel_size
-        positions = self._output_size(x.size(2), 0) * self._output_size(x.size(3), 1)
+        out_h, out_w = self._output_hw(x)
+        positions = out_h * out_w
         if kh == 1 and kw == 1 and self.padding == (0, 0):
             if self.stride != (1, 1):
                 x = x[:, :, ::self.stride[0], ::self.stride[1]]
@@ -379,7 +383,7 @@ class ODConv2d(nn.Module):
     def _batched_matmul_conv(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """im2col + one batched matmul of the per-sample kernels [B, out, in/g*k*k] with the
         columns [B, in/g*k*k, L]. No op in it depends on the batch size (ONNX export)."""
-        out_h, out_w = self._output_size(x.size(2), 0), self._output_size(x.size(3), 1)
+        out_h, out_w = self._output_hw(x)
         weight = weight.reshape(weight.size(0), self.groups, self.out_channels // self.groups, -1)
         out = torch.matmul(weight, self._columns(x))  # a shared [1, ...] kernel broadcasts
         return out.view(x.size(0), self.out_channels, out_h, out_w)
@@ -389,7 +393,7 @@ class ODConv2d(nn.Module):
                                   kernel: Optional[torch.Tensor]) -> torch.Tensor:
         """The batched-matmul formulation through MixedKernelMatmul: same numbers, but the
         per-sample kernels are built chunk by chunk and rebuilt in backward, never stored."""
-        out_h, out_w = self._output_size(x.size(2), 0), self._output_size(x.size(3), 1)
+        out_h, out_w = self._output_hw(x)
         kh, kw = self.kernel_size
         weight = self.weight.view(self.kernel_num, self.out_channels, self.in_channels // self.groups, kh * kw)
         flat_spatial = spatial.reshape(x.size(0), kh * kw) if spatial is not None else None
@@ -403,7 +407,7 @@ class ODConv2d(nn.Module):
         their outputs. No per-sample kernel is ever built."""
         batch = x.size(0)
         kh, kw = self.kernel_size
-        out_h, out_w = self._output_size(x.size(2), 0), self._output_size(x.size(3), 1)
+        out_h, out_w = self._output_hw(x)
         cols = F.unfold(x, (kh, kw), self.dilation, self.padding, self.stride)  # [B, C*k*k, L]
         if spatial is not None:
             cols = (cols.view(batch, self.in_channels, kh * kw, -1)
@@ -422,20 +426,15 @@ class ODConv2d(nn.Module):
         self._check_input(x)
         channel, filter_att, spatial, kernel = self.attention(x)
         path = self._choose_path(x)
+        out_h, out_w = self._output_hw(x)
         if path == 'expanded':
             out = self._expanded_conv(x * channel, spatial, kernel)
+        elif (path == 'batched_matmul' and not torch.jit.is_scripting() and not torch.jit.is_tracing()
+                and self._lean_matmul_pays(x, out_h * out_w)):
+            out = self._lean_batched_matmul_conv(x * channel, spatial, kernel)
         else:
-            positions = self._output_size(x.size(2), 0) * self._output_size(x.size(3), 1)
-            if (path == 'batched_matmul' and not torch.jit.is_scripting() and not torch.jit.is_tracing()
-                    and self._lean_matmul_pays(x, positions)):
-                out = self._lean_batched_matmul_conv(x * channel, spatial, kernel)
-                if filter_att is not None:
-                    out = out * filter_att
-                if self.bias is not None:
-                    out = out + self.bias.view(1, -1, 1, 1)
-                return out
             weight = self._mixed_kernels(x.size(0), spatial, kernel)
-            x, weight, filter_att = self._fold_attentions(x, weight, channel, filter_att, positions)
+            x, weight, filter_att = self._fold_attentions(x, weight, channel, filter_att, out_h * out_w)
             if path == 'batched_matmul':
                 out = self._batched_matmul_conv(x, weight)
             else:
