@@ -64,14 +64,30 @@ def test_every_formulation_gives_the_reference_numbers_and_the_same_gradients(na
             torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
 
 
-def test_memory_lean_matmul_gradcheck_across_chunks(monkeypatch):
-    monkeypatch.setattr(mixed, 'CHUNK_FLOATS', 100)  # chunks of 2 samples (48-float kernels)
+@pytest.mark.parametrize('batch', [1, 5])
+@pytest.mark.parametrize('with_spatial', [True, False], ids=['3x3', '1x1'])
+def test_memory_lean_matmul_gradcheck_across_blocks(monkeypatch, batch, with_spatial):
+    # Tiny blocks: at batch 5 every loop crosses block boundaries (output channels one at a
+    # time; input columns 10 (3x3) or 2 (1x1) at a time). Batch 1 covers the outer-product
+    # weight gradient.
+    monkeypatch.setattr(mixed, 'CHUNK_FLOATS', 100 if with_spatial else 20)
     gen = torch.Generator().manual_seed(0)
-    cols = torch.randn(5, 2, 3 * 4, 6, dtype=torch.float64, generator=gen, requires_grad=True)
-    weight = torch.randn(3, 4, 3, 4, dtype=torch.float64, generator=gen, requires_grad=True)
-    kernel = torch.rand(5, 3, dtype=torch.float64, generator=gen, requires_grad=True)
-    spatial = torch.rand(5, 4, dtype=torch.float64, generator=gen, requires_grad=True)
-    assert mixed._chunk_size(5, weight[0].numel()) == 2
+    taps = 4 if with_spatial else 1
+    cols = torch.randn(batch, 2, 3 * taps, 6, dtype=torch.float64, generator=gen, requires_grad=True)
+    weight = torch.randn(3, 4, 3, taps, dtype=torch.float64, generator=gen, requires_grad=True)
+    kernel = torch.rand(batch, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    spatial = (torch.rand(batch, taps, dtype=torch.float64, generator=gen, requires_grad=True)
+               if with_spatial else None)
+    if batch == 5:
+        assert mixed._block(2, batch * 3 * taps) == 1
+        assert mixed._block(3 * taps, batch * 2) == (10 if with_spatial else 2)
+    # against the plain formulation: per-sample kernels, then one matmul per group
+    kernels = torch.einsum('bk,kocT->bocT', kernel, weight)
+    if spatial is not None:
+        kernels = kernels * spatial.view(batch, 1, 1, taps)
+    expected = torch.matmul(kernels.reshape(batch, 2, 2, 3 * taps), cols)
+    torch.testing.assert_close(MixedKernelMatmul.apply(cols, weight, kernel, spatial), expected,
+                               rtol=1e-12, atol=1e-12)
     assert torch.autograd.gradcheck(MixedKernelMatmul.apply, (cols, weight, kernel, spatial))
 
 
@@ -97,7 +113,11 @@ def test_auto_choice_per_input():
     assert high_res._choose_path(torch.empty(8, 64, 80, 136)) == 'per_sample'
     pointwise = ODConv2d(64, 256, 1, kernel_num=1)
     assert pointwise._choose_path(torch.empty(2, 64, 80, 136)) == 'batched_matmul'
-    assert pointwise._choose_path(torch.empty(2, 64, 2, 2)) == 'batched_matmul'  # no kernel to expand
+    # a kernel the batch shares (channel attention left on the input): one static conv
+    assert pointwise._choose_path(torch.empty(2, 64, 2, 2)) == 'per_sample'
+    spatial_only = ODConv2d(512, 512, 3, padding=1, kernel_num=1)
+    assert spatial_only._choose_path(torch.empty(1, 512, 10, 17)) == 'expanded'  # L <= C/3, K = 1
+    assert spatial_only._choose_path(torch.empty(8, 512, 14, 14)) == 'batched_matmul'  # C/3 < L <= C/2
     traced_paths = []
     original = ODConv2d._choose_path
 

@@ -122,9 +122,14 @@ def peak_memory(module, step, device, inputs=()):
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
+    # The raw allocation records ('[memory]': +bytes allocated, -bytes freed, each with its own
+    # time). The per-op figures of prof.events() cannot be replayed in order: an op's memory is
+    # booked at its start, including what it frees at its end, so nested ops (autograd
+    # functions, backward nodes) would show a wrong peak.
+    records = [e for e in prof.profiler.kineto_results.events() if e.name() == '[memory]']
     current = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        current += event.self_cpu_memory_usage
+    for record in sorted(records, key=lambda e: e.start_ns()):
+        current += record.nbytes()
         peak = max(peak, current)
     return peak
 

@@ -1,12 +1,18 @@
 """Per-sample dynamic matmul that never holds every sample's kernel at once (training only).
 
 With per-sample kernels W_b = (sum_i a[b, i] W_i) * s[b] (s scales each kernel tap), plain
-autograd keeps W_b for the whole batch for the backward pass, and builds two more tensors of
-that size in it. For deep, low-resolution layers that is B x |W| floats each time (ResNet-50
-stage 4, 3x3, batch 8: 75 MB) - far more than the activations - and on a CPU every such fresh
-allocation is paid again in page faults. This function works through the batch in chunks of
-at most ``CHUNK_FLOATS`` kernel values, saves only its inputs, and rebuilds each chunk's kernels
-in backward (a cheap [n, K] x [K, |W|] product) instead of storing them.
+autograd keeps W_b for the whole batch for the backward pass and builds more tensors of that
+size in it: B x |W| floats each (ResNet-50 stage 4, 3x3, batch 8: 75 MB), far more than the
+activations of such deep, low-resolution layers. This function instead
+
+* moves the tap scaling onto the im2col columns, (W * s) @ cols == W @ (s * cols), which are
+  the smaller side here, so no |W|-sized tensor is ever scaled;
+* builds the mixed kernels block by block, at most ``CHUNK_FLOATS`` values at a time, into one
+  reused buffer (on a CPU every fresh large allocation is paid again in page faults);
+* blocks over output channels (forward, weight gradients) or input columns (input gradient),
+  so each block's mixing reads its slice of the K candidate kernels once for the whole batch
+  (blocking over samples would re-read all K kernels for every sample);
+* saves only its inputs and rebuilds the mixed kernels in backward.
 
 Plain PyTorch; ODConv2d uses it only where autograd is recording (TorchScript and tracing
 see the plain formulation, which computes the same numbers).
@@ -15,83 +21,125 @@ from typing import Optional
 
 import torch
 
-CHUNK_FLOATS = 1 << 21  # 8 MB of float32 kernels per chunk: stays clear of mmap-sized allocations
+CHUNK_FLOATS = 1 << 21  # 8 MB of float32 mixed kernels per block: clear of mmap-sized allocations
 
 
-def _chunk_size(batch: int, kernel_numel: int) -> int:
-    return max(1, min(batch, CHUNK_FLOATS // max(kernel_numel, 1)))
+def _block(length: int, numel_per_unit: int) -> int:
+    """How many of `length` units (rows or columns) one block holds."""
+    return max(1, min(length, CHUNK_FLOATS // max(numel_per_unit, 1)))
+
+
+def _scale_taps(cols: torch.Tensor, spatial: Optional[torch.Tensor], taps: int) -> torch.Tensor:
+    """cols [B, g, C/g * T, L] with each tap t's rows multiplied by spatial[b, t]."""
+    if spatial is None:
+        return cols
+    batch, groups, rows, positions = cols.shape
+    return (cols.view(batch, groups, rows // taps, taps, positions)
+            * spatial.view(batch, 1, 1, taps, 1)).view_as(cols)
 
 
 class MixedKernelMatmul(torch.autograd.Function):
     """out[b] = W_b @ cols[b], W_b = (sum_i kernel[b, i] weight[i]) * spatial[b] per tap.
 
     Shapes: cols [B, g, C/g * T, L]; weight [K, out, C/g, T] (T = k*k taps); kernel [B, K];
-    spatial [B, T]. Returns [B, g, out/g, L].
+    spatial [B, T] or None (all ones). Returns [B, g, out/g, L].
     """
 
     @staticmethod
     def forward(ctx, cols, weight, kernel, spatial):
-        batch, groups, _, positions = cols.shape
-        num_kernels, out_channels, cin_g, taps = weight.shape
-        flat_weight = weight.reshape(num_kernels, -1)
-        out = cols.new_empty(batch, groups, out_channels // groups, positions)
-        step = _chunk_size(batch, flat_weight.size(1))
-        for start in range(0, batch, step):
-            end = min(start + step, batch)
-            kernels = torch.mm(kernel[start:end], flat_weight).view(end - start, out_channels, cin_g, taps)
-            kernels.mul_(spatial[start:end].view(end - start, 1, 1, taps))
-            torch.matmul(kernels.view(end - start, groups, out_channels // groups, -1), cols[start:end],
-                         out=out[start:end])
+        batch, groups, rows, positions = cols.shape
+        num_kernels, out_channels, _, taps = weight.shape
+        out_g = out_channels // groups
+        flat_weight = weight.reshape(num_kernels, out_channels, rows)
+        scaled = _scale_taps(cols, spatial, taps)
+        out = cols.new_empty(batch, groups, out_g, positions)
+        step = _block(out_g, batch * rows)
+        buffer = cols.new_empty(batch * step * rows)
+        for group in range(groups):
+            for start in range(0, out_g, step):
+                end = min(start + step, out_g)
+                first = group * out_g
+                block = flat_weight[:, first + start:first + end].reshape(num_kernels, -1)
+                mixed = torch.mm(kernel, block, out=buffer[:batch * block.size(1)].view(batch, -1))
+                out[:, group, start:end] = torch.bmm(mixed.view(batch, end - start, rows), scaled[:, group])
         ctx.save_for_backward(cols, weight, kernel, spatial)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         cols, weight, kernel, spatial = ctx.saved_tensors
-        batch, groups = cols.shape[:2]
-        num_kernels, out_channels, cin_g, taps = weight.shape
-        flat_weight = weight.reshape(num_kernels, -1)
+        batch, groups, rows, positions = cols.shape
+        num_kernels, out_channels, _, taps = weight.shape
+        out_g = out_channels // groups
+        flat_weight = weight.reshape(num_kernels, out_channels, rows)
         grad_out = grad_out.contiguous()
-        need_cols, need_weight, need_kernel, need_spatial = ctx.needs_input_grad
-        grad_cols = torch.empty_like(cols) if need_cols else None
-        grad_weight = torch.zeros_like(flat_weight) if need_weight else None
-        grad_kernel = torch.empty_like(kernel) if need_kernel else None
-        grad_spatial = torch.empty_like(spatial) if need_spatial else None
-        step = _chunk_size(batch, flat_weight.size(1))
-        for start in range(0, batch, step):
-            end = min(start + step, batch)
-            n = end - start
-            mixed = torch.mm(kernel[start:end], flat_weight).view(n, out_channels, cin_g, taps)
-            g_out = grad_out[start:end]
-            if grad_cols is not None:
-                kernels = mixed * spatial[start:end].view(n, 1, 1, taps)
-                torch.matmul(kernels.view(n, groups, out_channels // groups, -1).transpose(-1, -2), g_out,
-                             out=grad_cols[start:end])
-                del kernels
-            if grad_weight is None and grad_kernel is None and grad_spatial is None:
-                continue
-            # dL/dW_b for this chunk, as [n, out, C/g, T]
-            g_kernels = torch.matmul(g_out, cols[start:end].transpose(-1, -2)).view(n, out_channels, cin_g, taps)
-            if grad_spatial is not None:
-                grad_spatial[start:end] = (g_kernels * mixed).sum(dim=(1, 2))
-            del mixed
-            g_mixed = g_kernels.mul_(spatial[start:end].view(n, 1, 1, taps)).view(n, -1)
-            if grad_kernel is not None:
-                torch.mm(g_mixed, flat_weight.t(), out=grad_kernel[start:end])
+        need_cols, need_weight, need_kernel, need_spatial = ctx.needs_input_grad[:4]
+        need_spatial = need_spatial and spatial is not None
+        grad_cols = grad_weight = grad_kernel = grad_spatial = None
+
+        if need_weight or need_kernel:
+            # dL/dW_b = grad_out[b] @ scaled cols[b]^T, blocked over output channels; then
+            # dL/dkernel[b, i] = <dL/dW_b, W_i> and dL/dW_i = sum_b kernel[b, i] dL/dW_b.
+            scaled = _scale_taps(cols, spatial, taps)
+            grad_weight = weight.new_empty(num_kernels, out_channels, rows) if need_weight else None
+            grad_kernel = kernel.new_zeros(kernel.shape) if need_kernel else None
+            step = _block(out_g, batch * rows)
+            buffer = cols.new_empty(batch * step * rows)
+            for group in range(groups):
+                for start in range(0, out_g, step):
+                    end = min(start + step, out_g)
+                    first = group * out_g
+                    n_rows = end - start
+                    g_mixed = torch.bmm(grad_out[:, group, start:end], scaled[:, group].transpose(1, 2),
+                                        out=buffer[:batch * n_rows * rows].view(batch, n_rows, rows))
+                    g_mixed = g_mixed.view(batch, -1)
+                    block = flat_weight[:, first + start:first + end].reshape(num_kernels, -1)
+                    if grad_kernel is not None:
+                        grad_kernel.addmm_(g_mixed, block.t())
+                    if grad_weight is not None:
+                        target = grad_weight[:, first + start:first + end].view(num_kernels, -1)
+                        if batch == 1:  # an outer product: BLAS handles a [K, 1] x [1, N] mm poorly
+                            torch.mul(kernel.view(num_kernels, 1), g_mixed, out=target)
+                        else:
+                            torch.mm(kernel.t(), g_mixed, out=target)
             if grad_weight is not None:
-                grad_weight.addmm_(kernel[start:end].t(), g_mixed)
-        if grad_weight is not None:
-            grad_weight = grad_weight.view_as(weight)
+                grad_weight = grad_weight.view_as(weight)
+            del scaled, buffer  # before the input gradient's buffers
+
+        if need_cols or need_spatial:
+            # dL/d(scaled cols) = W_b^T @ grad_out[b], blocked over input columns.
+            grad_scaled = torch.empty_like(cols)
+            # (a block of columns is strided in the weight: reshape copies it, K x out/g x step)
+            step = _block(rows, max(batch, num_kernels) * out_g)
+            buffer = cols.new_empty(batch * out_g * step)
+            for group in range(groups):
+                first = group * out_g
+                for start in range(0, rows, step):
+                    end = min(start + step, rows)
+                    block = flat_weight[:, first:first + out_g, start:end].reshape(num_kernels, -1)
+                    mixed = torch.mm(kernel, block, out=buffer[:batch * block.size(1)].view(batch, -1))
+                    grad_scaled[:, group, start:end] = torch.bmm(
+                        mixed.view(batch, out_g, end - start).transpose(1, 2), grad_out[:, group])
+                    del block  # before the next block's copy
+            del buffer
+            if spatial is None:
+                grad_cols = grad_scaled
+            else:
+                per_tap = grad_scaled.view(batch, groups, rows // taps, taps, positions)
+                if need_spatial:
+                    # tap by tap: a product of the whole columns would be one more cols-sized tensor
+                    cols_per_tap = cols.view_as(per_tap)
+                    grad_spatial = torch.stack(
+                        [(per_tap[:, :, :, t] * cols_per_tap[:, :, :, t]).sum(dim=(1, 2, 3)) for t in range(taps)],
+                        dim=1)
+                if need_cols:
+                    grad_cols = per_tap.mul_(spatial.view(batch, 1, 1, taps, 1)).view_as(cols)
         return grad_cols, grad_weight, grad_kernel, grad_spatial
 
 
 def mixed_kernel_matmul(cols: torch.Tensor, weight: torch.Tensor, kernel: Optional[torch.Tensor],
                         spatial: Optional[torch.Tensor]) -> torch.Tensor:
-    """``MixedKernelMatmul`` with absent attentions (None) treated as all ones."""
-    batch = cols.size(0)
-    taps = weight.size(-1)
+    """``MixedKernelMatmul`` with an absent kernel attention (None, K == 1) as all ones."""
     if kernel is None:
-        kernel = cols.new_ones(batch, weight.size(0))
-    if spatial is None:
-        spatial = cols.new_ones(batch, taps)
+        kernel = cols.new_ones(cols.size(0), weight.size(0))
     return MixedKernelMatmul.apply(cols, weight, kernel, spatial)

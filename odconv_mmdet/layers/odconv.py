@@ -255,23 +255,28 @@ class ODConv2d(nn.Module):
 
     def _use_expanded(self, x: torch.Tensor) -> bool:
         # Per-sample kernels cost B*K*|W| memory traffic whatever the feature size; the
-        # kernel-expanded form costs K x a static conv's FLOPs. Measured on the 2-core CPU
-        # (fwd+bwd, batch 8 and 2, C 32-256): expanded wins only when a sample has few output
-        # positions for its channels (L <= C/16 with K > 1, L <= C/4 with K == 1: the deepest,
-        # lowest-resolution stages). Grouped convs always use per-sample kernels.
+        # kernel-expanded form costs K x a static conv's FLOPs (with K == 1: exactly a static
+        # conv on spatially scaled im2col columns). Measured on the 2-core CPU (ResNet-50
+        # stage shapes, fwd+bwd and inference, batch 1-8): expanded wins when a sample has few
+        # output positions for its channels: L <= C/16 with K > 1, L <= C/3 with K == 1
+        # (stage-4 3x3, K = 1, batch 8: 2.2x -> 1.45x a static conv). Grouped convs always use
+        # per-sample kernels.
         if self.conv_path != 'auto':
             return self.conv_path == 'expanded' and self.groups == 1
         if self.groups != 1:
             return False
         out_h, out_w = self._output_hw(x)
-        return out_h * out_w * (4 if self.kernel_num == 1 else 16) <= self.in_channels
+        return out_h * out_w * (3 if self.kernel_num == 1 else 16) <= self.in_channels
 
     def _choose_path(self, x: torch.Tensor) -> str:
         """Which formulation computes this input (all give the same numbers).
 
         * 'batched_matmul' whenever the graph is being traced (ONNX export, torch.jit.trace):
           it is the only one whose graph does not depend on the batch size.
-        * 'expanded' for the deepest, lowest-resolution inputs at batch > 1 (see _use_expanded).
+        * 'expanded' for the deepest, lowest-resolution inputs (see _use_expanded): at batch > 1,
+          and at batch 1 too for K == 1.
+        * 'per_sample' for a kernel that the whole batch shares (K == 1, 1x1, channel attention
+          not folded into it): one static conv.
         * 'batched_matmul' at batch > 1 for 1x1 convs and for low-resolution inputs
           (positions L <= C_in / 2): per-sample [out, in*k*k] x [in*k*k, L] products beat the
           batch-folded grouped conv there, whose CPU kernels handle small L poorly (measured,
@@ -291,8 +296,12 @@ class ODConv2d(nn.Module):
         if torch.jit.is_tracing():
             return 'batched_matmul'
         dynamic_kernel = self.kernel_num > 1 or self.kernel_size[0] > 1
-        if x.size(0) > 1 and dynamic_kernel and self._use_expanded(x):
+        if dynamic_kernel and (x.size(0) > 1 or self.kernel_num == 1) and self._use_expanded(x):
             return 'expanded'
+        if not dynamic_kernel and self.weight[0].numel() > x[0].numel():
+            # One kernel for the whole batch (K == 1, 1x1) and the channel attention stays on
+            # the input (see _fold_attentions): a single static conv.
+            return 'per_sample'
         if self.groups == 1:
             out_h, out_w = self._output_hw(x)
             if x.size(0) > 1 and (self.kernel_size[0] == 1 or 2 * out_h * out_w <= self.in_channels):
@@ -306,7 +315,7 @@ class ODConv2d(nn.Module):
         under autocast, whose per-op casts a custom autograd function does not get."""
         kernel_numel = self.weight[0].numel()
         return (torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type)
-                and x.size(0) > 1 and kernel_numel > x[0].numel()
+                and kernel_numel > x[0].numel()
                 and kernel_numel > self.out_channels * out_positions)
 
     def _mixed_kernels(self, batch: int, spatial: Optional[torch.Tensor],
@@ -336,7 +345,11 @@ class ODConv2d(nn.Module):
         g = self.groups
         kernel_numel = weight[0].numel()
         fold_channel = kernel_numel <= x[0].numel()
-        fold_filter = filter_att is not None and kernel_numel <= self.out_channels * out_positions
+        # A kernel shared by the batch stays shared (one static conv) unless the channel
+        # attention makes it per-sample anyway.
+        keep_shared = weight.size(0) == 1 and batch > 1 and not fold_channel
+        fold_filter = (filter_att is not None and not keep_shared
+                       and kernel_numel <= self.out_channels * out_positions)
         if not fold_channel:
             x = x * channel
         if fold_channel or fold_filter:
@@ -429,8 +442,8 @@ class ODConv2d(nn.Module):
         out_h, out_w = self._output_hw(x)
         if path == 'expanded':
             out = self._expanded_conv(x * channel, spatial, kernel)
-        elif (path == 'batched_matmul' and not torch.jit.is_scripting() and not torch.jit.is_tracing()
-                and self._lean_matmul_pays(x, out_h * out_w)):
+        elif (path == 'batched_matmul' and kernel is not None and not torch.jit.is_scripting()
+                and not torch.jit.is_tracing() and self._lean_matmul_pays(x, out_h * out_w)):
             out = self._lean_batched_matmul_conv(x * channel, spatial, kernel)
         else:
             weight = self._mixed_kernels(x.size(0), spatial, kernel)
