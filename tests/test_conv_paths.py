@@ -99,9 +99,21 @@ def test_memory_lean_matmul_is_used_only_where_it_pays(monkeypatch):
     layer(torch.randn(2, 64, 5, 5)).sum().backward()  # kernels 36k floats > activations 1.6k
     assert calls == [1]
     with torch.no_grad():
-        layer(torch.randn(2, 64, 5, 5))  # inference keeps no tensors for backward: plain path
+        layer(torch.randn(2, 64, 5, 5))  # inference too: kernels built block by block
+    assert calls == [1, 1]
     layer(torch.randn(2, 64, 40, 40)).sum().backward()  # activations dominate: plain path
-    assert calls == [1]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        layer(torch.randn(2, 64, 5, 5))  # autocast casts only built-in ops: plain path
+    assert calls == [1, 1]
+
+
+@pytest.mark.parametrize('batch', [1, 3])
+def test_kernel_mixing_gradients(batch):
+    gen = torch.Generator().manual_seed(0)
+    kernel = torch.rand(batch, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    weight = torch.randn(4, 10, dtype=torch.float64, generator=gen, requires_grad=True)
+    torch.testing.assert_close(mixed.MixKernels.apply(kernel, weight), kernel @ weight, rtol=0, atol=0)
+    assert torch.autograd.gradcheck(mixed.MixKernels.apply, (kernel, weight))
 
 
 def test_auto_choice_per_input():
