@@ -129,7 +129,11 @@ class ODConvAttention(nn.Module):
         # (measured: as convs, these tiny ops cost as much as the layer's main convolution).
         # One linear per head rather than one over concatenated weights, which would copy
         # every head's weights on each call.
-        z = F.linear(x.mean(dim=(2, 3)), self.fc.weight.flatten(1))
+        # Global average pooling as sum / count: the gradient of a sum is a broadcast view,
+        # which autograd adds into the input gradient in place, while mean's backward writes a
+        # full input-sized tensor first.
+        pooled = x.sum(dim=(2, 3)) / float(x.size(2) * x.size(3))
+        z = F.linear(pooled, self.fc.weight.flatten(1))
         z = F.relu(self.bn(z))
         inv_t = 1.0 / self.temperature
         head = self.channel_fc
