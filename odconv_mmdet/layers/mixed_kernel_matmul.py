@@ -1,9 +1,10 @@
-"""Per-sample dynamic matmul that never holds every sample's kernel at once (training only).
+"""Per-sample dynamic matmul that never holds every sample's kernel at once.
 
-With per-sample kernels W_b = (sum_i a[b, i] W_i) * s[b] (s scales each kernel tap), plain
-autograd keeps W_b for the whole batch for the backward pass and builds more tensors of that
-size in it: B x |W| floats each (ResNet-50 stage 4, 3x3, batch 8: 75 MB), far more than the
-activations of such deep, low-resolution layers. This function instead
+With per-sample kernels W_b = (sum_i a[b, i] W_i) * s[b] (s scales each kernel tap), the plain
+formulation builds W_b for the whole batch at once, and autograd keeps it for the backward pass
+and builds more tensors of that size in it: B x |W| floats each (ResNet-50 stage 4, 3x3,
+batch 8: 75 MB), far more than the activations of such deep, low-resolution layers. This
+function instead
 
 * moves the tap scaling onto the im2col columns, (W * s) @ cols == W @ (s * cols), which are
   the smaller side here, so no |W|-sized tensor is ever scaled;
@@ -14,8 +15,9 @@ activations of such deep, low-resolution layers. This function instead
   (blocking over samples would re-read all K kernels for every sample);
 * saves only its inputs and rebuilds the mixed kernels in backward.
 
-Plain PyTorch; ODConv2d uses it only where autograd is recording (TorchScript and tracing
-see the plain formulation, which computes the same numbers).
+Plain PyTorch; ODConv2d uses it in eager mode, in training and inference (TorchScript and
+tracing see the plain formulation, which computes the same numbers). ``MixKernels`` at the
+end is the plain [B, K] x [K, N] kernel mixing with a better backward at batch 1.
 """
 from typing import Optional
 
