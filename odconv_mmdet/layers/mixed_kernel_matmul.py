@@ -31,6 +31,14 @@ def _block(length: int, numel_per_unit: int) -> int:
     return max(1, min(length, CHUNK_FLOATS // max(numel_per_unit, 1)))
 
 
+def _output_channel_blocks(groups: int, out_g: int, step: int):
+    """(group, first, end) of consecutive output-channel blocks of at most `step` channels,
+    none crossing a group boundary."""
+    for group in range(groups):
+        for start in range(0, out_g, step):
+            yield group, group * out_g + start, group * out_g + min(start + step, out_g)
+
+
 def _scale_taps(cols: torch.Tensor, spatial: Optional[torch.Tensor], taps: int) -> torch.Tensor:
     """cols [B, g, C/g * T, L] with each tap t's rows multiplied by spatial[b, t]."""
     if spatial is None:
@@ -54,18 +62,15 @@ class MixedKernelMatmul(torch.autograd.Function):
         out_g = out_channels // groups
         flat_weight = weight.reshape(num_kernels, out_channels, rows)
         scaled = _scale_taps(cols, spatial, taps)
-        out = cols.new_empty(batch, groups, out_g, positions)
+        out = cols.new_empty(batch, out_channels, positions)
         step = _block(out_g, batch * rows)
         buffer = cols.new_empty(batch * step * rows)
-        for group in range(groups):
-            for start in range(0, out_g, step):
-                end = min(start + step, out_g)
-                first = group * out_g
-                block = flat_weight[:, first + start:first + end].reshape(num_kernels, -1)
-                mixed = torch.mm(kernel, block, out=buffer[:batch * block.size(1)].view(batch, -1))
-                out[:, group, start:end] = torch.bmm(mixed.view(batch, end - start, rows), scaled[:, group])
+        for group, first, end in _output_channel_blocks(groups, out_g, step):
+            block = flat_weight[:, first:end].reshape(num_kernels, -1)
+            mixed = torch.mm(kernel, block, out=buffer[:batch * block.size(1)].view(batch, -1))
+            out[:, first:end] = torch.bmm(mixed.view(batch, end - first, rows), scaled[:, group])
         ctx.save_for_backward(cols, weight, kernel, spatial)
-        return out
+        return out.view(batch, groups, out_g, positions)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -87,23 +92,20 @@ class MixedKernelMatmul(torch.autograd.Function):
             grad_kernel = kernel.new_zeros(kernel.shape) if need_kernel else None
             step = _block(out_g, batch * rows)
             buffer = cols.new_empty(batch * step * rows)
-            for group in range(groups):
-                for start in range(0, out_g, step):
-                    end = min(start + step, out_g)
-                    first = group * out_g
-                    n_rows = end - start
-                    g_mixed = torch.bmm(grad_out[:, group, start:end], scaled[:, group].transpose(1, 2),
-                                        out=buffer[:batch * n_rows * rows].view(batch, n_rows, rows))
-                    g_mixed = g_mixed.view(batch, -1)
-                    block = flat_weight[:, first + start:first + end].reshape(num_kernels, -1)
-                    if grad_kernel is not None:
-                        grad_kernel.addmm_(g_mixed, block.t())
-                    if grad_weight is not None:
-                        target = grad_weight[:, first + start:first + end].view(num_kernels, -1)
-                        if batch == 1:  # an outer product: BLAS handles a [K, 1] x [1, N] mm poorly
-                            torch.mul(kernel.view(num_kernels, 1), g_mixed, out=target)
-                        else:
-                            torch.mm(kernel.t(), g_mixed, out=target)
+            grad_rows = grad_out.view(batch, out_channels, positions)
+            for group, first, end in _output_channel_blocks(groups, out_g, step):
+                g_mixed = torch.bmm(grad_rows[:, first:end], scaled[:, group].transpose(1, 2),
+                                    out=buffer[:batch * (end - first) * rows].view(batch, end - first, rows))
+                g_mixed = g_mixed.view(batch, -1)
+                block = flat_weight[:, first:end].reshape(num_kernels, -1)
+                if grad_kernel is not None:
+                    grad_kernel.addmm_(g_mixed, block.t())
+                if grad_weight is not None:
+                    target = grad_weight[:, first:end].view(num_kernels, -1)
+                    if batch == 1:  # an outer product: BLAS handles a [K, 1] x [1, N] mm poorly
+                        torch.mul(kernel.view(num_kernels, 1), g_mixed, out=target)
+                    else:
+                        torch.mm(kernel.t(), g_mixed, out=target)
             if grad_weight is not None:
                 grad_weight = grad_weight.view_as(weight)
             del scaled, buffer  # before the input gradient's buffers
