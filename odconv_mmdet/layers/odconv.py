@@ -131,8 +131,12 @@ class ODConvAttention(nn.Module):
         # every head's weights on each call.
         # Global average pooling as sum / count: the gradient of a sum is a broadcast view,
         # which autograd adds into the input gradient in place, while mean's backward writes a
-        # full input-sized tensor first.
-        pooled = x.sum(dim=(2, 3)) / float(x.size(2) * x.size(3))
+        # full input-sized tensor first. A trace takes mean: the count would be frozen into it
+        # as a constant of the example input's size.
+        if torch.jit.is_tracing():
+            pooled = x.mean(dim=(2, 3))
+        else:
+            pooled = x.sum(dim=(2, 3)) / (x.size(2) * x.size(3))
         z = F.linear(pooled, self.fc.weight.flatten(1))
         z = F.relu(self.bn(z))
         inv_t = 1.0 / self.temperature
