@@ -39,13 +39,14 @@ def _output_channel_blocks(groups: int, out_g: int, step: int):
             yield group, group * out_g + start, group * out_g + min(start + step, out_g)
 
 
-def _scale_taps(cols: torch.Tensor, spatial: Optional[torch.Tensor], taps: int) -> torch.Tensor:
-    """cols [B, g, C/g * T, L] with each tap t's rows multiplied by spatial[b, t]."""
+def scale_taps(cols: torch.Tensor, spatial: Optional[torch.Tensor], taps: int) -> torch.Tensor:
+    """im2col columns [B, g, C/g * T, L] with each tap t's rows multiplied by spatial[b, t]
+    (spatial [B, T]; None: all ones). TorchScript-able: the expanded formulation uses it too."""
     if spatial is None:
         return cols
-    batch, groups, rows, positions = cols.shape
-    return (cols.view(batch, groups, rows // taps, taps, positions)
-            * spatial.view(batch, 1, 1, taps, 1)).view_as(cols)
+    rows = cols.size(2)
+    return (cols.view(cols.size(0), cols.size(1), rows // taps, taps, cols.size(3))
+            * spatial.view(cols.size(0), 1, 1, taps, 1)).view_as(cols)
 
 
 class MixedKernelMatmul(torch.autograd.Function):
@@ -61,7 +62,7 @@ class MixedKernelMatmul(torch.autograd.Function):
         num_kernels, out_channels, _, taps = weight.shape
         out_g = out_channels // groups
         flat_weight = weight.reshape(num_kernels, out_channels, rows)
-        scaled = _scale_taps(cols, spatial, taps)
+        scaled = scale_taps(cols, spatial, taps)
         out = cols.new_empty(batch, out_channels, positions)
         step = _block(out_g, batch * rows)
         buffer = cols.new_empty(batch * step * rows)
@@ -87,7 +88,7 @@ class MixedKernelMatmul(torch.autograd.Function):
         if need_weight or need_kernel:
             # dL/dW_b = grad_out[b] @ scaled cols[b]^T, blocked over output channels; then
             # dL/dkernel[b, i] = <dL/dW_b, W_i> and dL/dW_i = sum_b kernel[b, i] dL/dW_b.
-            scaled = _scale_taps(cols, spatial, taps)
+            scaled = scale_taps(cols, spatial, taps)
             grad_weight = weight.new_empty(num_kernels, out_channels, rows) if need_weight else None
             grad_kernel = kernel.new_zeros(kernel.shape) if need_kernel else None
             step = _block(out_g, batch * rows)
@@ -142,14 +143,6 @@ class MixedKernelMatmul(torch.autograd.Function):
                 if need_cols:
                     grad_cols = per_tap.mul_(spatial.view(batch, 1, 1, taps, 1)).view_as(cols)
         return grad_cols, grad_weight, grad_kernel, grad_spatial
-
-
-def mixed_kernel_matmul(cols: torch.Tensor, weight: torch.Tensor, kernel: Optional[torch.Tensor],
-                        spatial: Optional[torch.Tensor]) -> torch.Tensor:
-    """``MixedKernelMatmul`` with an absent kernel attention (None, K == 1) as all ones."""
-    if kernel is None:
-        kernel = cols.new_ones(cols.size(0), weight.size(0))
-    return MixedKernelMatmul.apply(cols, weight, kernel, spatial)
 
 
 class MixKernels(torch.autograd.Function):

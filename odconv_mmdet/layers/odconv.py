@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
-from .mixed_kernel_matmul import MixKernels, mixed_kernel_matmul
+from .mixed_kernel_matmul import MixedKernelMatmul, MixKernels, scale_taps
 
 ATTENTION_NORMS = ('BN', 'GN', 'none')
 
@@ -125,10 +125,6 @@ class ODConvAttention(nn.Module):
         """Returns (channel [B,in,1,1], filter [B,out,1,1], spatial [B,k,k], kernel [B,K]);
         an attention that the layer does not have is None (it would be all ones)."""
         batch = x.size(0)
-        # The 1x1 convs act on a pooled [B, C, 1, 1] tensor: computed as linear maps on [B, C]
-        # (measured: as convs, these tiny ops cost as much as the layer's main convolution).
-        # One linear per head rather than one over concatenated weights, which would copy
-        # every head's weights on each call.
         # Global average pooling as sum / count: the gradient of a sum is a broadcast view,
         # which autograd adds into the input gradient in place, while mean's backward writes a
         # full input-sized tensor first. A trace takes mean: the count would be frozen into it
@@ -137,6 +133,10 @@ class ODConvAttention(nn.Module):
             pooled = x.mean(dim=(2, 3))
         else:
             pooled = x.sum(dim=(2, 3)) / (x.size(2) * x.size(3))
+        # The 1x1 convs act on a pooled [B, C, 1, 1] tensor: computed as linear maps on [B, C]
+        # (measured: as convs, these tiny ops cost as much as the layer's main convolution).
+        # One linear per head rather than one over concatenated weights, which would copy
+        # every head's weights on each call.
         z = F.linear(pooled, self.fc.weight.flatten(1))
         z = F.relu(self.bn(z))
         inv_t = 1.0 / self.temperature
@@ -321,8 +321,8 @@ class ODConv2d(nn.Module):
         """MixedKernelMatmul for per-sample kernels that outweigh the activations, i.e. where
         the attentions are not folded into the kernels anyway: in training it keeps no
         per-sample kernels for backward; in inference too it builds them block by block
-        instead of all B at once (stage-4 3x3, K=4, batch 8: 3.0x -> 1.8x a static conv). Not under
-        autocast, whose per-op casts a custom autograd function does not get."""
+        instead of all B at once (stage-4 3x3, K=4, batch 8: 3.0x -> 1.8x a static conv).
+        Not under autocast, whose per-op casts a custom autograd function does not get."""
         kernel_numel = self.weight[0].numel()
         return (not torch.is_autocast_enabled(x.device.type)
                 and kernel_numel > x[0].numel()
@@ -421,16 +421,19 @@ class ODConv2d(nn.Module):
         out = torch.matmul(weight, self._columns(x))  # a shared [1, ...] kernel broadcasts
         return out.view(x.size(0), self.out_channels, out_h, out_w)
 
+    def _flat_spatial(self, spatial: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """The spatial attention [B, k, k] as [B, T] per-tap factors (T = k*k)."""
+        return spatial.reshape(spatial.size(0), -1) if spatial is not None else None
+
     @torch.jit.unused
     def _lean_batched_matmul_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
-                                  kernel: Optional[torch.Tensor]) -> torch.Tensor:
+                                  kernel: torch.Tensor) -> torch.Tensor:
         """The batched-matmul formulation through MixedKernelMatmul: same numbers, but the
-        per-sample kernels are built chunk by chunk and rebuilt in backward, never stored."""
+        per-sample kernels are built block by block (and rebuilt in backward), never all at once."""
         out_h, out_w = self._output_hw(x)
         kh, kw = self.kernel_size
         weight = self.weight.view(self.kernel_num, self.out_channels, self.in_channels // self.groups, kh * kw)
-        flat_spatial = spatial.reshape(x.size(0), kh * kw) if spatial is not None else None
-        out = mixed_kernel_matmul(self._columns(x), weight, kernel, flat_spatial)
+        out = MixedKernelMatmul.apply(self._columns(x), weight, kernel, self._flat_spatial(spatial))
         return out.view(x.size(0), self.out_channels, out_h, out_w)
 
     def _expanded_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
@@ -441,12 +444,9 @@ class ODConv2d(nn.Module):
         batch = x.size(0)
         kh, kw = self.kernel_size
         out_h, out_w = self._output_hw(x)
-        cols = F.unfold(x, (kh, kw), self.dilation, self.padding, self.stride)  # [B, C*k*k, L]
-        if spatial is not None:
-            cols = (cols.view(batch, self.in_channels, kh * kw, -1)
-                    * spatial.view(batch, 1, kh * kw, 1)).view(batch, self.in_channels * kh * kw, -1)
-        positions = cols.size(2)
-        cols = cols.transpose(0, 1).reshape(self.in_channels * kh * kw, batch * positions)
+        cols = scale_taps(self._columns(x), self._flat_spatial(spatial), kh * kw)  # [B, 1, C*k*k, L]
+        positions = cols.size(3)
+        cols = cols[:, 0].transpose(0, 1).reshape(self.in_channels * kh * kw, batch * positions)
         out = torch.mm(self.weight.view(self.kernel_num * self.out_channels, -1), cols)
         out = out.view(self.kernel_num, self.out_channels, batch, positions)
         if kernel is not None:
