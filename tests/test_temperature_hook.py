@@ -104,19 +104,26 @@ import torch
 sys.path.insert(0, {tests!r})
 import odconv_mmdet
 from mmengine.config import Config
-from odconv_mmdet.utils.dist import prepare_cpu_distributed
+from odconv_mmdet.utils.dist import prepare_cpu_distributed, run_and_exit
 from toy_runner import build_runner
 
-cfg = Config(dict())
-assert prepare_cpu_distributed(cfg, 'pytorch')
-runner = build_runner({work_dir!r}, max_epochs=1, launcher='pytorch', model_wrapper_cfg=cfg.model_wrapper_cfg)
-runner.train()
-inner = runner.model.module
-assert type(runner.model).__name__ == 'MMDistributedDataParallel'
-temps = [t for mode, t in inner.seen if mode == 'loss']
-out = dict(rank=int(os.environ['RANK']), temps=temps, current=inner.conv.temperature,
-           weight=inner.conv.weight.detach().flatten()[:5].tolist())
-json.dump(out, open(os.path.join({work_dir!r}, 'rank%d.json' % out['rank']), 'w'))
+
+def main():
+    cfg = Config(dict())
+    assert prepare_cpu_distributed(cfg, 'pytorch')
+    runner = build_runner({work_dir!r}, max_epochs=1, launcher='pytorch', model_wrapper_cfg=cfg.model_wrapper_cfg)
+    runner.train()
+    inner = runner.model.module
+    assert type(runner.model).__name__ == 'MMDistributedDataParallel'
+    temps = [t for mode, t in inner.seen if mode == 'loss']
+    out = dict(rank=int(os.environ['RANK']), temps=temps, current=inner.conv.temperature,
+               weight=inner.conv.weight.detach().flatten()[:5].tolist())
+    with open(os.path.join({work_dir!r}, 'rank%d.json' % out['rank']), 'w') as f:
+        json.dump(out, f)
+    return 0
+
+
+run_and_exit(main)
 '''
 
 

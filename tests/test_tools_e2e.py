@@ -105,15 +105,31 @@ def test_mask_rcnn_trains_and_reports_segm_map(tmp_path, tiny_data):
     assert {'coco/bbox_mAP', 'coco/segm_mAP'} <= set(metrics)
 
 
-def test_two_process_gloo_training_keeps_ranks_identical(tmp_path, tiny_data):
+def dist_tool(name, *args):
+    return run('bash', ROOT / 'tools' / name, *args, env=dict(OMP_NUM_THREADS='1'))
+
+
+def assert_every_rank_exited_cleanly(result):
+    # torchrun returns 0 only when every rank did; the abort this guards against printed this
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'terminate called' not in result.stdout + result.stderr
+
+
+@pytest.fixture(scope='module')
+def two_process_training(tmp_path_factory, tiny_data):
+    tmp_path = tmp_path_factory.mktemp('dist')
     cfg = tiny_config(tmp_path, tiny_data, extra=(
         "custom_imports = dict(imports=['odconv_mmdet', 'dump_weights_hook'], allow_failed_imports=False)\n"
         "custom_hooks = [dict(type='ODConvTemperatureHook', init_temperature=30, anneal_epochs=2),"
         " dict(type='DumpWeightsHook')]\n"), batch_size=2)
     work = tmp_path / 'work'
-    result = run('bash', ROOT / 'tools' / 'dist_train.sh', cfg, 2, '--work-dir', work,
-                 '--cfg-options', 'train_cfg.max_epochs=1', env=dict(OMP_NUM_THREADS='1'))
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = dist_tool('dist_train.sh', cfg, 2, '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=1')
+    return cfg, work, result
+
+
+def test_two_process_gloo_training_keeps_ranks_identical(two_process_training):
+    cfg, work, result = two_process_training
+    assert_every_rank_exited_cleanly(result)
     dumps = [torch.load(work / f'weights_rank{r}.pth') for r in (0, 1)]
     assert all(d['world_size'] == 2 and d['wrapped'] for d in dumps)
     w0, w1 = dumps[0]['params'], dumps[1]['params']
@@ -123,6 +139,39 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path, tiny_data):
     # 16 images over 2 ranks with batch 2: 4 iterations each; the temperature schedule saw them all.
     assert logged_temperatures(result.stdout + result.stderr)[:4] == pytest.approx(
         [formula(i, 8) for i in range(1, 5)], abs=1e-4)
+    # the log file was flushed and closed before the hard exit: its last record is there
+    log_files = list(work.glob('*/*.log'))
+    assert len(log_files) == 1
+    assert 'Saving checkpoint at 1 epochs' in log_files[0].read_text()
+
+
+def test_two_process_test_tool_exits_zero_on_every_rank(two_process_training, tmp_path):
+    cfg, work, trained = two_process_training
+    assert_every_rank_exited_cleanly(trained)
+    result = dist_tool('dist_test.sh', cfg, work / 'epoch_1.pth', 2, '--work-dir', tmp_path)
+    assert_every_rank_exited_cleanly(result)
+    metrics = json.loads((tmp_path / 'test_metrics.json').read_text())
+    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+
+
+FAILING_RANK = ("custom_imports = dict(imports=['odconv_mmdet', 'fail_on_rank_hook'], allow_failed_imports=False)\n"
+                "custom_hooks = [dict(type='FailOnRankHook', rank=1)]\n")
+
+
+def test_two_process_training_exits_nonzero_when_a_rank_fails(tmp_path, tiny_data):
+    cfg = tiny_config(tmp_path, tiny_data, extra=FAILING_RANK, batch_size=2)
+    result = dist_tool('dist_train.sh', cfg, 2, '--work-dir', tmp_path / 'work')
+    assert result.returncode != 0
+    assert 'rank 1 fails on purpose' in result.stdout + result.stderr
+
+
+def test_two_process_test_tool_exits_nonzero_when_a_rank_fails(two_process_training, tmp_path, tiny_data):
+    _, work, _ = two_process_training
+    cfg = tiny_config(tmp_path, tiny_data, extra=FAILING_RANK)
+    result = dist_tool('dist_test.sh', cfg, work / 'epoch_1.pth', 2, '--work-dir', tmp_path / 'test')
+    assert result.returncode != 0
+    assert 'rank 1 fails on purpose' in result.stdout + result.stderr
+    assert not (tmp_path / 'test' / 'test_metrics.json').exists()
 
 
 def test_bad_config_path_is_named(tmp_path):

@@ -74,4 +74,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from odconv_mmdet.utils.dist import run_and_exit
+    run_and_exit(main)
