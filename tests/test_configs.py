@@ -20,7 +20,18 @@ def test_the_expected_configs_exist():
         for backbone in ('odr50-k1', 'odr50-k4', 'r50', 'odmbv2-k4', 'mbv2'):
             assert f'{detector}_{backbone}_fpn_1x_coco.py' in names
     assert {'faster-rcnn_odr18-k4_fpn_shapes.py', 'faster-rcnn_r18_fpn_shapes.py',
-            'mask-rcnn_odr18-k4_fpn_shapes.py'} <= names
+            'mask-rcnn_odr18-k4_fpn_shapes.py', 'faster-rcnn_odx101-32x4d-k4_fpn_1x_coco.py',
+            'rtmdet_odcspnext-tiny-k4_8xb32-300e_coco.py'} <= names
+
+
+@pytest.mark.parametrize('name, inner', [('faster-rcnn_odx101-32x4d-k4_fpn_1x_coco.py', 'ResNeXt'),
+                                         ('rtmdet_odcspnext-tiny-k4_8xb32-300e_coco.py', 'CSPNeXt')])
+def test_any_backbone_configs_wrap_a_static_pretrained_backbone(name, inner):
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'odconv' / name))
+    backbone = cfg.model.backbone
+    assert backbone.type == 'ODConvBackbone' and backbone.backbone.type == inner
+    assert backbone.backbone.init_cfg.type == 'Pretrained'
+    assert 'ODConvTemperatureHook' not in [h['type'] for h in cfg.get('custom_hooks', [])]
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'configs')))
@@ -33,13 +44,14 @@ def test_config_builds_its_model(path):
     hooks = [h['type'] for h in cfg.get('custom_hooks', [])]
     if 'ODConvTemperatureHook' in hooks:
         assert has_odconv
+    bbox_head = model.roi_head.bbox_head if hasattr(model, 'roi_head') else model.bbox_head
     if '_shapes' in path.name:
-        assert model.roi_head.bbox_head.num_classes == 4
+        assert bbox_head.num_classes == 4
         model.eval()
         with torch.no_grad():
             feats = model.extract_feat(torch.randn(1, 3, 128, 128))
         assert len(feats) == 5 and feats[0].shape[1] == 64
     else:
-        assert model.roi_head.bbox_head.num_classes == 80
+        assert bbox_head.num_classes == 80
     if 'mask-rcnn' in path.name:
         assert model.with_mask

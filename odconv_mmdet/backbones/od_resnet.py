@@ -2,37 +2,20 @@
 
 As in the official OD-ResNet, every 1x1 and 3x3 conv *inside* a residual block is ODConv, while
 the 7x7 stem, the 1x1 projection shortcuts (``downsample``) and everything outside the blocks
-stay static. Parameter names are those of mmdet's (= torchvision's) ResNet, so official
-checkpoints load after stripping ``module.`` (mmengine's ``load_checkpoint`` does that).
+stay static: the ResNet is built, then converted by the rule of ``conv_conversion.py``, which
+``ODConvBackbone`` applies to any backbone. Parameter names are those of mmdet's
+(= torchvision's) ResNet, so official checkpoints load after stripping ``module.`` (mmengine's
+``load_checkpoint`` does that).
 """
-from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
+import re
+
+from mmdet.models.backbones.resnet import ResNet
 from mmdet.registry import MODELS
 
 from ..layers.odconv import ODConv2d
+from .conv_conversion import convert_convs, default_odconv_names
+from .inflation_log import log_inflated_convs
 from .scriptable import ScriptableResNet
-
-
-class _ODConvBlockMixin:
-    """Builds the block's own convs from ``odconv_cfg``.
-
-    mmdet's ResLayer passes one ``conv_cfg`` to both the blocks and their downsample shortcut;
-    the ResNet gives it ``conv_cfg`` (static) for the shortcut, and the block swaps in
-    ``odconv_cfg`` for its own convs.
-    """
-
-    def __init__(self, *args, odconv_cfg, conv_cfg=None, **kwargs):
-        super().__init__(*args, conv_cfg=odconv_cfg, **kwargs)
-
-
-class ODBasicBlock(_ODConvBlockMixin, BasicBlock):
-    pass
-
-
-class ODBottleneck(_ODConvBlockMixin, Bottleneck):
-    pass
-
-
-OD_BLOCKS = {BasicBlock: ODBasicBlock, Bottleneck: ODBottleneck}
 
 
 @MODELS.register_module()
@@ -62,22 +45,18 @@ class ODResNet(ResNet):
             if clash:
                 raise ValueError(f'ODResNet: stages {clash} ask for both ODConv and DCN; '
                                  'set stage_with_odconv False there')
-        # Read by make_res_layer, which ResNet.__init__ calls once per stage.
-        self.stage_with_odconv = tuple(bool(s) for s in stage_with_odconv)
         self.kernel_num = kernel_num
         self.reduction = reduction
-        self.odconv_cfg = dict(type=ODConv2d, kernel_num=kernel_num, reduction=reduction,
-                               attention_norm=attention_norm)
-        ODConv2d(16, 16, 1, kernel_num=kernel_num, reduction=reduction,
-                 attention_norm=attention_norm)  # validates the ODConv arguments up front
+        odconv_kwargs = dict(kernel_num=kernel_num, reduction=reduction, attention_norm=attention_norm)
+        ODConv2d(16, 16, 1, **odconv_kwargs)  # validates the ODConv arguments up front
         super().__init__(depth, **kwargs)
-
-    def make_res_layer(self, **kwargs):
-        stage = len(self.res_layers)  # ResNet appends each stage after building it
-        if self.stage_with_odconv[stage]:
-            kwargs['block'] = OD_BLOCKS[kwargs['block']]
-            kwargs['odconv_cfg'] = self.odconv_cfg
-        return super().make_res_layer(**kwargs)
+        # The rule ODConvBackbone applies to any backbone, per stage, to the blocks' own convs
+        # (convs of block plugins stay static).
+        stages = [i + 1 for i, od in enumerate(stage_with_odconv) if od]
+        names = [n for n in default_odconv_names(self)
+                 if re.fullmatch(r'layer(\d+)\.\d+\.conv[123]', n) and int(n.split('.')[0][5:]) in stages]
+        convert_convs(self, names, **odconv_kwargs)
+        self.register_load_state_dict_post_hook(log_inflated_convs)
 
     def __prepare_scriptable__(self):
         """``torch.jit.script(backbone)`` scripts this view, which shares every parameter (see

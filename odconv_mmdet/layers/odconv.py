@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
 from .mixed_kernel_matmul import MixedKernelMatmul, MixKernels, scale_taps
+from .static_inflation import inflate_static_weight, is_static_weight, static_equivalent_attention
 
 ATTENTION_NORMS = ('BN', 'GN', 'none')
 
@@ -207,6 +208,7 @@ class ODConv2d(nn.Module):
         # 'per_sample' / 'batched_matmul' / 'expanded' force one formulation (benchmarks,
         # tests). All give the same numbers.
         self.conv_path = 'auto'
+        self.inflated_on_load = False  # set by each load: was a static conv weight inflated?
 
         self.attention = ODConvAttention(in_channels, out_channels, kernel_size, groups=groups,
                                          reduction=reduction, kernel_num=kernel_num,
@@ -230,6 +232,24 @@ class ODConv2d(nn.Module):
     @property
     def temperature(self) -> float:
         return self.attention.temperature
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        """A static conv's ``weight`` [out, in/g, k, k] (with no attention keys beside it) is
+        inflated into this layer's K kernels, with the attention that makes the layer compute
+        exactly that static conv (see static_inflation.py). ``inflated_on_load`` records it for
+        the load's log line. Any other shape is left to the usual size-mismatch error."""
+        weight = state_dict.get(prefix + 'weight')
+        attention_prefix = prefix + 'attention.'
+        self.inflated_on_load = is_static_weight(weight, self) and not any(
+            key.startswith(attention_prefix) for key in state_dict)
+        if self.inflated_on_load:
+            # The state dict handed to a module is the loader's own copy (torch and mmengine
+            # alike); the children's dicts are cut from it after this returns.
+            state_dict[prefix + 'weight'] = inflate_static_weight(weight, self)
+            state_dict.update(static_equivalent_attention(self, attention_prefix))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def update_temperature(self, temperature: float) -> None:
         """Set the attention temperature T (a finite number > 0; not saved in checkpoints)."""

@@ -1,0 +1,63 @@
+"""``ODConvBackbone``: any mmdet backbone with ODConv in its blocks, keeping its static weights.
+
+    backbone=dict(type='ODConvBackbone', kernel_num=4,
+                  backbone=dict(type='ResNeXt', depth=50, groups=32, base_width=4, ...,
+                                init_cfg=dict(type='Pretrained', checkpoint='resnext50.pth')))
+
+The inner backbone is built as configured, then its convs are converted by the official topology
+(``conv_conversion.py``) or by ``include`` / ``exclude`` patterns. Its ``init_cfg`` (static
+weights) loads through ODConv's inflation, so the converted backbone starts out computing the
+static one. Forward, ``out_indices``, ``frozen_stages``, ``norm_eval`` and ``train()`` are the
+inner backbone's: the wrapper only delegates.
+"""
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmdet.registry import MODELS
+
+from .conv_conversion import convert_convs, select_odconv_names, static_convs
+from .inflation_log import log_inflated_convs
+
+
+@MODELS.register_module()
+class ODConvBackbone(BaseModule):
+    """Wraps a backbone config and turns its block convs into ODConv.
+
+    Args:
+        backbone (dict): config of any mmdet backbone (its ``init_cfg`` may be static weights).
+        kernel_num (int): K, candidate kernels per ODConv. Default: 4.
+        reduction (float): attention width ratio (A = max(int(C * reduction), 16)). Default: 1/16.
+        attention_norm (str): norm of the attention branch, see ``ODConvAttention``.
+        include (list[str], optional): fnmatch patterns of conv module names (as in the inner
+            backbone's ``named_modules()``) to convert instead of the default rule.
+        exclude (list[str], optional): patterns of convs to keep static.
+        init_cfg: of the wrapper itself; normally None (the inner backbone's applies).
+    """
+
+    def __init__(self, backbone, kernel_num=4, reduction=0.0625, attention_norm='BN',
+                 include=None, exclude=None, init_cfg=None):
+        super().__init__(init_cfg)
+        if not isinstance(backbone, dict) or 'type' not in backbone:
+            raise TypeError(f'ODConvBackbone: backbone must be a backbone config dict with a type, got {backbone!r}')
+        self.backbone = MODELS.build(backbone)
+        names = select_odconv_names(self.backbone, include, exclude)
+        converted, refused = convert_convs(self.backbone, names, kernel_num=kernel_num, reduction=reduction,
+                                           attention_norm=attention_norm)
+        static = list(static_convs(self.backbone))
+        kind = type(self.backbone).__name__
+        print_log(f'ODConvBackbone({kind}): {len(converted)} convs became ODConv (K={kernel_num}): '
+                  f'{", ".join(converted)}', logger='current')
+        print_log(f'ODConvBackbone({kind}): {len(static)} convs stay static: '
+                  + ', '.join(f'{n} ({refused[n]})' if n in refused else n for n in static), logger='current')
+        self.register_load_state_dict_post_hook(log_inflated_convs)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Static weights of the bare backbone (``layer1.0.conv1.weight``, or in a whole static
+        detector ``backbone.layer1.0.conv1.weight``) load as the inner backbone's
+        (``backbone.backbone.layer1...``): the wrapper has no parameters of its own."""
+        inner = prefix + 'backbone.'
+        for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(inner)]:
+            state_dict[inner + key[len(prefix):]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, x):
+        return self.backbone(x)
