@@ -71,7 +71,7 @@ def _randomize_bn(model, seed=0):
             m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
 
 
-def test_inflate_static_resnet_reproduces_the_static_network_at_high_temperature(tmp_path):
+def test_inflate_static_resnet_reproduces_the_static_network_at_any_temperature(tmp_path):
     torch.manual_seed(0)
     static = ResNet(depth=18)
     _randomize_bn(static)
@@ -89,13 +89,15 @@ def test_inflate_static_resnet_reproduces_the_static_network_at_high_temperature
     for i in range(4):  # every kernel seeded from the static one, scaled for three sigmoid attentions
         torch.testing.assert_close(w[i], static.layer1[0].conv1.weight * 8)
     assert torch.equal(model.layer2[0].downsample[0].weight, static.layer2[0].downsample[0].weight)
+    assert torch.all(model.layer1[0].conv1.attention.channel_fc.weight == 0)  # sigmoid heads start at 1/2
     model.eval()
     static.eval()
-    set_temperature(model, 1e9)
     x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        for ours, ref in zip(model(x), static(x)):
-            torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+    for temperature in (1e9, 1.0):
+        set_temperature(model, temperature)
+        with torch.no_grad():
+            for ours, ref in zip(model(x), static(x)):
+                torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
 
 
 def test_inflate_torchvision_named_mobilenet(tmp_path):
@@ -124,10 +126,11 @@ def test_inflate_mmdet_named_mobilenet_matches_static_network(tmp_path):
     model.load_state_dict(torch.load(dst, weights_only=False)['state_dict'], strict=True)
     model.eval()
     static.eval()
-    set_temperature(model, 1e9)
     x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x)[0], static(x)[0], rtol=1e-4, atol=1e-4)
+    for temperature in (1e9, 1.0):
+        set_temperature(model, temperature)
+        with torch.no_grad():
+            torch.testing.assert_close(model(x)[0], static(x)[0], rtol=1e-4, atol=1e-4)
 
 
 def test_inflate_rejects_a_checkpoint_of_another_depth(tmp_path):
