@@ -10,9 +10,8 @@ import argparse
 import os
 import sys
 
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from odconv_mmdet.compat import UntrustedCheckpointError, safe_load  # noqa: E402
 from odconv_mmdet.converters import UnrecognisedCheckpoint, convert_official  # noqa: E402
 from odconv_mmdet.utils.io import save_atomically  # noqa: E402
 
@@ -22,13 +21,15 @@ def main(argv=None):
     parser.add_argument('src', help='official checkpoint (.pth / .pth.tar)')
     parser.add_argument('dst', help='output backbone checkpoint')
     parser.add_argument('--verbose', action='store_true', help='print every key mapping')
+    parser.add_argument('--trust', action='store_true',
+                        help='unpickle the checkpoint fully (only for a file you trust: it can run code)')
     args = parser.parse_args(argv)
     if not os.path.isfile(args.src):
         parser.error(f'checkpoint not found: {args.src}')
     try:
         arch, state_dict, mapping, dropped = convert_official(
-            torch.load(args.src, map_location='cpu', weights_only=False))
-    except UnrecognisedCheckpoint as e:
+            safe_load(args.src, 'cpu', trusted=args.trust, opt_in='pass --trust'))
+    except (UnrecognisedCheckpoint, UntrustedCheckpointError) as e:
         print(f'error: {args.src}: {e}', file=sys.stderr)
         return 2
     renamed = sum(old != new for old, new in mapping)

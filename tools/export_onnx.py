@@ -26,14 +26,16 @@ def parse_args(argv=None):
                         help='example input size used for tracing (default 224 224)')
     parser.add_argument('--temperature', type=float, help='ODConv temperature (default: checkpoint or 1)')
     parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('--trust', action='store_true',
+                        help='unpickle the checkpoint fully (only for a file you trust: it can run code)')
     parser.add_argument('--no-check', action='store_true', help='skip the onnxruntime comparison')
     return parser.parse_args(argv)
 
 
-def load_backbone(cfg, checkpoint):
-    import torch
+def load_backbone(cfg, checkpoint, trust=False):
     from mmdet.registry import MODELS
 
+    from odconv_mmdet.compat import UntrustedCheckpointError, safe_load
     from odconv_mmdet.converters import UnrecognisedCheckpoint, extract_state_dict, strip_detector_prefix
     from odconv_mmdet.utils.checks import UserInputError, check_file
 
@@ -47,7 +49,9 @@ def load_backbone(cfg, checkpoint):
     if checkpoint:
         check_file(checkpoint, 'checkpoint')
         try:
-            state = torch.load(checkpoint, map_location='cpu', weights_only=False)
+            state = safe_load(checkpoint, 'cpu', trusted=trust, opt_in='pass --trust')
+        except UntrustedCheckpointError as err:
+            raise UserInputError(str(err)) from err
         except Exception as err:  # not a torch file, truncated, ...
             raise UserInputError(f'cannot read checkpoint {checkpoint}: {err}') from err
         try:
@@ -83,7 +87,7 @@ def main(argv=None):
         if any(s < 32 for s in args.input_size):
             raise UserInputError(f'--input-size must be at least 32 32, got {tuple(args.input_size)}')
         cfg = load_config(args.config)
-        backbone, temperature = load_backbone(cfg, args.checkpoint)
+        backbone, temperature = load_backbone(cfg, args.checkpoint, args.trust)
     except UserInputError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

@@ -24,12 +24,15 @@ def main(argv=None):
     parser.add_argument('--kernel-num', type=int, default=4)
     parser.add_argument('--reduction', type=float, default=0.0625)
     parser.add_argument('--seed', type=int, default=0, help='seed of the attention initialisation')
+    parser.add_argument('--trust', action='store_true',
+                        help='unpickle the checkpoint fully (only for a file you trust: it can run code)')
     args = parser.parse_args(argv)
     if not os.path.isfile(args.src):
         parser.error(f'checkpoint not found: {args.src}')
 
     import odconv_mmdet  # noqa: F401  (registers the backbones)
     from mmdet.registry import MODELS
+    from odconv_mmdet.compat import UntrustedCheckpointError, safe_load
     from odconv_mmdet.converters import UnrecognisedCheckpoint, inflate_state_dict
     from odconv_mmdet.utils.io import save_atomically
 
@@ -42,8 +45,8 @@ def main(argv=None):
     backbone = MODELS.build(cfg)
     try:
         state_dict, report = inflate_state_dict(
-            torch.load(args.src, map_location='cpu', weights_only=False), backbone)
-    except UnrecognisedCheckpoint as e:
+            safe_load(args.src, 'cpu', trusted=args.trust, opt_in='pass --trust'), backbone)
+    except (UnrecognisedCheckpoint, UntrustedCheckpointError) as e:
         print(f'error: {args.src}: {e}', file=sys.stderr)
         return 2
     print(f'{cfg["type"]} K={args.kernel_num}: inflated {len(report["inflated"])} convs, copied '

@@ -8,7 +8,9 @@ class UserInputError(Exception):
 
 
 def check_file(path, what):
-    if not osp.isfile(path):
+    """A checkpoint path may carry the ``trusted:`` opt-in prefix (see odconv_mmdet/compat.py)."""
+    from ..compat import TRUSTED_PREFIX
+    if not osp.isfile(path[len(TRUSTED_PREFIX):] if path.startswith(TRUSTED_PREFIX) else path):
         raise UserInputError(f'{what} not found: {path}')
 
 
