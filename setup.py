@@ -6,6 +6,7 @@ setup(
     version='0.1.0',
     description='ODConv (Omni-Dimensional Dynamic Convolution) for MMDetection 3.x',
     packages=find_packages(include=['odconv_mmdet', 'odconv_mmdet.*']),
+    license='Apache-2.0',
     python_requires='>=3.9',
     install_requires=['torch', 'numpy'],
     extras_require={
