@@ -147,3 +147,17 @@ def test_importing_the_plugin_leaves_torch_load_safe(tmp_path):
     with pytest.raises(Exception):
         torch.load(path)  # torch's own default, weights_only=True, is untouched
     assert not marker.exists()
+
+
+def test_the_runner_loads_a_trusted_prefixed_checkpoint(tmp_path):
+    from toy_runner import build_runner
+    build_runner(tmp_path / 'first', max_epochs=1).train()
+    old = safe_load(str(tmp_path / 'first' / 'epoch_1.pth'))
+    old['args'] = argparse.Namespace(lr=0.1)  # as a checkpoint of another code base may hold
+    path = tmp_path / 'old.pth'
+    torch.save(old, path)
+    with pytest.raises(UntrustedCheckpointError):
+        build_runner(tmp_path / 'refused', max_epochs=1, load_from=str(path)).train()
+    runner = build_runner(tmp_path / 'second', max_epochs=1, load_from=f'trusted:{path}')
+    runner.train()
+    assert runner.iter == 4

@@ -8,6 +8,7 @@ from mmdet.models.backbones.mobilenet_v2 import MobileNetV2
 from mmdet.registry import MODELS
 
 from ..layers.odconv import ODConv2d
+from .inflation_log import log_inflated_convs
 from .scriptable import ScriptableMobileNetV2
 
 
@@ -37,6 +38,7 @@ class ODMobileNetV2(MobileNetV2):
                                 padding=1, conv_cfg=None, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
         self.conv_cfg = odconv_cfg
         self._freeze_stages()
+        self.register_load_state_dict_post_hook(log_inflated_convs)
 
     def __prepare_scriptable__(self):
         """``torch.jit.script(backbone)`` scripts this view, which shares every parameter (see
