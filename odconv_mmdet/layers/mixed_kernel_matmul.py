@@ -75,6 +75,10 @@ class MixedKernelMatmul(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        if torch.is_grad_enabled():  # backward(create_graph=True): its in-place blocks are not differentiable
+            raise RuntimeError('ODConv2d: second-order gradients are not supported through the memory-lean '
+                               "matmul (MixedKernelMatmul); build the layer with conv_path='per_sample' "
+                               "or 'expanded' to differentiate twice")
         cols, weight, kernel, spatial = ctx.saved_tensors
         batch, groups, rows, positions = cols.shape
         num_kernels, out_channels, _, taps = weight.shape

@@ -27,6 +27,7 @@ from .mixed_kernel_matmul import MixedKernelMatmul, MixKernels, scale_taps
 from .static_inflation import inflate_static_weight, is_static_weight, static_equivalent_attention
 
 ATTENTION_NORMS = ('BN', 'GN', 'none')
+CONV_PATHS = ('auto', 'per_sample', 'batched_matmul', 'expanded')
 
 
 def _check_temperature(temperature: float) -> float:
@@ -129,8 +130,9 @@ class ODConvAttention(nn.Module):
         # Global average pooling as sum / count: the gradient of a sum is a broadcast view,
         # which autograd adds into the input gradient in place, while mean's backward writes a
         # full input-sized tensor first. A trace takes mean: the count would be frozen into it
-        # as a constant of the example input's size.
-        if torch.jit.is_tracing():
+        # as a constant of the example input's size. Half-precision inputs take mean too: their
+        # sum over a large map overflows (65504 in float16), mean accumulates in float32.
+        if torch.jit.is_tracing() or x.dtype == torch.float16 or x.dtype == torch.bfloat16:
             pooled = x.mean(dim=(2, 3))
         else:
             pooled = x.sum(dim=(2, 3)) / (x.size(2) * x.size(3))
@@ -142,13 +144,13 @@ class ODConvAttention(nn.Module):
         z = F.relu(self.bn(z))
         inv_t = 1.0 / self.temperature
         head = self.channel_fc
-        channel = torch.sigmoid(self._head(head.weight, head.bias, z) * inv_t).view(batch, -1, 1, 1)
+        channel = torch.sigmoid(self._head(head.weight, head.bias, z) * inv_t)[:, :, None, None]
         filter_att: Optional[torch.Tensor] = None
         spatial: Optional[torch.Tensor] = None
         kernel: Optional[torch.Tensor] = None
         filter_fc, spatial_fc, kernel_fc = self.filter_fc, self.spatial_fc, self.kernel_fc
         if filter_fc is not None:
-            filter_att = torch.sigmoid(self._head(filter_fc.weight, filter_fc.bias, z) * inv_t).view(batch, -1, 1, 1)
+            filter_att = torch.sigmoid(self._head(filter_fc.weight, filter_fc.bias, z) * inv_t)[:, :, None, None]
         if spatial_fc is not None:
             spatial = torch.sigmoid(self._head(spatial_fc.weight, spatial_fc.bias, z) * inv_t).view(
                 batch, self.kernel_size, self.kernel_size)
@@ -177,9 +179,17 @@ class ODConv2d(nn.Module):
                  bias: bool = False,
                  reduction: float = 0.0625,
                  kernel_num: int = 4,
-                 attention_norm: str = 'BN'):
+                 attention_norm: str = 'BN',
+                 padding_mode: str = 'zeros',
+                 conv_path: str = 'auto'):
         super().__init__()
         kernel_size = _square_kernel(kernel_size)
+        if padding_mode != 'zeros':
+            raise ValueError(f"ODConv2d supports padding_mode='zeros' only, got {padding_mode!r} "
+                             "(mmcv's ConvModule pads for other modes itself: pass padding_mode to it)")
+        if conv_path not in CONV_PATHS:
+            raise ValueError(f'ODConv2d: conv_path must be one of {CONV_PATHS}, got {conv_path!r}')
+        padding = _explicit_padding(padding, kernel_size, _pair(stride), _pair(dilation))
         for name, value in (('in_channels', in_channels), ('out_channels', out_channels), ('groups', groups)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'ODConv2d: {name} must be a positive integer, got {value!r}')
@@ -206,8 +216,8 @@ class ODConv2d(nn.Module):
         self.kernel_num = kernel_num
         # How the dynamic conv is computed: 'auto' picks per input shape (see _choose_path);
         # 'per_sample' / 'batched_matmul' / 'expanded' force one formulation (benchmarks,
-        # tests). All give the same numbers.
-        self.conv_path = 'auto'
+        # tests, or a config's conv_cfg). All give the same numbers.
+        self.conv_path = conv_path
         self.inflated_on_load = False  # set by each load: was a static conv weight inflated?
 
         self.attention = ODConvAttention(in_channels, out_channels, kernel_size, groups=groups,
@@ -274,6 +284,10 @@ class ODConv2d(nn.Module):
             raise ValueError('ODConv2d expects {} input channels, got {} (input shape {})'
                              .format(self.in_channels, x.size(1), list(x.shape)))
 
+    def _sample_numel(self, x: torch.Tensor) -> int:
+        """Elements of one sample of x (x[0].numel(), which an empty batch does not have)."""
+        return x.size(1) * x.size(2) * x.size(3)
+
     def _output_size(self, size: int, dim: int) -> int:
         k = self.kernel_size[dim]
         return (size + 2 * self.padding[dim] - self.dilation[dim] * (k - 1) - 1) // self.stride[dim] + 1
@@ -326,7 +340,7 @@ class ODConv2d(nn.Module):
         dynamic_kernel = self.kernel_num > 1 or self.kernel_size[0] > 1
         if dynamic_kernel and (x.size(0) > 1 or self.kernel_num == 1) and self._use_expanded(x):
             return 'expanded'
-        if not dynamic_kernel and self.weight[0].numel() > x[0].numel():
+        if not dynamic_kernel and self.weight[0].numel() > self._sample_numel(x):
             # One kernel for the whole batch (K == 1, 1x1) and the channel attention stays on
             # the input (see _fold_attentions): a single static conv.
             return 'per_sample'
@@ -345,7 +359,7 @@ class ODConv2d(nn.Module):
         Not under autocast, whose per-op casts a custom autograd function does not get."""
         kernel_numel = self.weight[0].numel()
         return (not torch.is_autocast_enabled(x.device.type)
-                and kernel_numel > x[0].numel()
+                and kernel_numel > self._sample_numel(x)
                 and kernel_numel > self.out_channels * out_positions)
 
     @torch.jit.unused
@@ -383,8 +397,8 @@ class ODConv2d(nn.Module):
         Returns (input, kernels, filter attention still to apply to the output)."""
         batch = x.size(0)
         g = self.groups
-        kernel_numel = weight[0].numel()
-        fold_channel = kernel_numel <= x[0].numel()
+        kernel_numel = self.weight[0].numel()
+        fold_channel = kernel_numel <= self._sample_numel(x)
         # A kernel shared by the batch stays shared (one static conv) unless the channel
         # attention makes it per-sample anyway.
         keep_shared = weight.size(0) == 1 and batch > 1 and not fold_channel
@@ -395,14 +409,14 @@ class ODConv2d(nn.Module):
         if fold_channel or fold_filter:
             cin_g, cout_g = self.in_channels // g, self.out_channels // g
             kh, kw = self.kernel_size
-            weight = weight.view(-1, g, cout_g, cin_g, kh, kw)
+            weight = weight.view(weight.size(0), g, cout_g, cin_g, kh, kw)
             if fold_channel:
                 weight = weight * channel.view(batch, g, 1, cin_g, 1, 1)
             if fold_filter:
                 assert filter_att is not None
                 weight = weight * filter_att.view(batch, g, cout_g, 1, 1, 1)
                 filter_att = None
-            weight = weight.view(-1, self.out_channels, cin_g, kh, kw)
+            weight = weight.view(weight.size(0), self.out_channels, cin_g, kh, kw)
         return x, weight, filter_att
 
     def _per_sample_conv(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -437,13 +451,14 @@ class ODConv2d(nn.Module):
         """im2col + one batched matmul of the per-sample kernels [B, out, in/g*k*k] with the
         columns [B, in/g*k*k, L]. No op in it depends on the batch size (ONNX export)."""
         out_h, out_w = self._output_hw(x)
-        weight = weight.reshape(weight.size(0), self.groups, self.out_channels // self.groups, -1)
+        weight = weight.reshape(weight.size(0), self.groups, self.out_channels // self.groups,
+                                self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1])
         out = torch.matmul(weight, self._columns(x))  # a shared [1, ...] kernel broadcasts
         return out.view(x.size(0), self.out_channels, out_h, out_w)
 
     def _flat_spatial(self, spatial: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """The spatial attention [B, k, k] as [B, T] per-tap factors (T = k*k)."""
-        return spatial.reshape(spatial.size(0), -1) if spatial is not None else None
+        return spatial.reshape(spatial.size(0), self.kernel_size[0] * self.kernel_size[1]) if spatial is not None else None
 
     @torch.jit.unused
     def _lean_batched_matmul_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
@@ -480,7 +495,17 @@ class ODConv2d(nn.Module):
         channel, filter_att, spatial, kernel = self.attention(x)
         path = self._choose_path(x)
         out_h, out_w = self._output_hw(x)
-        if path == 'expanded':
+        if x.size(0) == 0 and not torch.jit.is_tracing():
+            # An empty batch (e.g. a mask head without positive RoIs): the empty output, tied
+            # to the kernels and the attention so that autograd and DDP see them all used.
+            out = x.new_zeros(0, self.out_channels, out_h, out_w) + self.weight.sum() * 0 + channel.sum()
+            if filter_att is not None:
+                out = out + filter_att.sum()
+            if spatial is not None:
+                out = out + spatial.sum()
+            if kernel is not None:
+                out = out + kernel.sum()
+        elif path == 'expanded':
             out = self._expanded_conv(x * channel, spatial, kernel)
         elif (path == 'batched_matmul' and kernel is not None and not torch.jit.is_scripting()
                 and not torch.jit.is_tracing() and self._lean_matmul_pays(x, out_h * out_w)):
@@ -497,6 +522,24 @@ class ODConv2d(nn.Module):
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1, 1)
         return out
+
+
+def _explicit_padding(padding, kernel_size: int, stride: Tuple[int, int], dilation: Tuple[int, int]):
+    """nn.Conv2d's string paddings as numbers: 'valid' is 0; 'same' (stride 1) is half the
+    dilated kernel's reach, which must be symmetric."""
+    if not isinstance(padding, str):
+        return padding
+    if padding == 'valid':
+        return 0
+    if padding != 'same':
+        raise ValueError(f"ODConv2d: padding must be a number, a pair, 'same' or 'valid', got {padding!r}")
+    if stride != (1, 1):
+        raise ValueError(f"ODConv2d: padding='same' needs stride 1 (as nn.Conv2d), got stride={stride}")
+    reach = [d * (kernel_size - 1) for d in dilation]
+    if any(r % 2 for r in reach):
+        raise ValueError(f"ODConv2d: padding='same' with kernel_size={kernel_size} and dilation={dilation} "
+                         'would pad unevenly; give the padding as numbers')
+    return (reach[0] // 2, reach[1] // 2)
 
 
 def _square_kernel(kernel_size) -> int:
