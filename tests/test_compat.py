@@ -1,11 +1,20 @@
 """Known traps of the pinned stack, handled once in odconv_mmdet.compat."""
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-from mmengine.logging import MessageHub
+from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 
 import odconv_mmdet  # noqa: F401  (applies the fixes)
+from odconv_mmdet.compat import UntrustedCheckpointError, safe_load
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def runner_like_checkpoint(path):
@@ -37,18 +46,6 @@ def test_missing_checkpoint_is_named(tmp_path):
 
 
 # --- weights-only loading: a crafted checkpoint runs no code through any loading path ---
-
-import argparse  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from mmengine.logging import HistoryBuffer  # noqa: E402
-
-from odconv_mmdet.compat import UntrustedCheckpointError, safe_load  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class _RunsCode:

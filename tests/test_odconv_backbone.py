@@ -139,7 +139,7 @@ def test_an_odconv_checkpoint_or_a_wrong_shape_is_not_inflated():
         layer.load_state_dict({'weight': torch.zeros(16, 4, 3, 3)}, strict=False)
 
 
-def test_frozen_stages_norm_eval_and_out_indices_are_the_inner_backbones(tmp_path):
+def test_frozen_stages_norm_eval_and_out_indices_are_the_inner_backbones():
     model = MODELS.build(dict(type='ODConvBackbone', kernel_num=2, backbone=dict(
         type='ResNet', depth=18, frozen_stages=1, norm_eval=True, out_indices=(1, 3))))
     model.train()
@@ -154,7 +154,7 @@ def test_frozen_stages_norm_eval_and_out_indices_are_the_inner_backbones(tmp_pat
     assert [o.shape[1] for o in outs] == [128, 512]
 
 
-def test_include_and_exclude_patterns(tmp_path):
+def test_include_and_exclude_patterns():
     base = dict(type='ResNet', depth=18)
     only = MODELS.build(dict(type='ODConvBackbone', backbone=base, include=['layer4.*.conv2', 'conv1']))
     assert sorted(n for n, m in only.backbone.named_modules() if isinstance(m, ODConv2d)) == [
