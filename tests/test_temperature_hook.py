@@ -16,19 +16,19 @@ from toy_runner import ToyModel, build_runner
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def formula(cur, total, t0):
-    # Written out from the reference page: T = 1 + max(0, (T0 - 1) * (total - cur) / total)
-    return 1 + max(0, (t0 - 1) * (total - cur) / total)
+# Temperatures worked out by hand from the reference page, T = 1 + max(0, (T0 - 1) * (total - cur) / total):
+# T0 = 10 over 8 iterations, after iterations 1..8 (and 1.0 beyond): 1 + 9 * (8 - i) / 8.
+T0_10_OVER_8 = [8.875, 7.75, 6.625, 5.5, 4.375, 3.25, 2.125, 1.0]
 
 
 def train_temperatures(model):
     return [t for mode, t in model.seen if mode == 'loss']
 
 
-@pytest.mark.parametrize('cur, total, t0', [(1, 100, 30), (50, 100, 30), (100, 100, 30), (250, 100, 30),
-                                            (7, 8, 10), (3, 3, 1)])
-def test_schedule_values(cur, total, t0):
-    assert annealed_temperature(cur, total, t0) == pytest.approx(formula(cur, total, t0), rel=1e-12)
+@pytest.mark.parametrize('cur, total, t0, expected', [(1, 100, 30, 29.71), (50, 100, 30, 15.5), (100, 100, 30, 1.0),
+                                                      (250, 100, 30, 1.0), (7, 8, 10, 2.125), (3, 3, 1, 1.0)])
+def test_schedule_values(cur, total, t0, expected):
+    assert annealed_temperature(cur, total, t0) == pytest.approx(expected, rel=1e-12)
 
 
 def test_training_follows_schedule_and_logs_temperature(tmp_path):
@@ -36,7 +36,7 @@ def test_training_follows_schedule_and_logs_temperature(tmp_path):
     runner.train()
     temps = train_temperatures(runner.model)
     assert len(temps) == 12  # 4 iterations per epoch, 2 annealing epochs -> total 8
-    assert temps == pytest.approx([formula(i, 8, 10) for i in range(1, 13)])
+    assert temps == pytest.approx(T0_10_OVER_8 + [1.0] * 4)
     assert temps[0] == pytest.approx(1 + 9 * 7 / 8) and temps[7:] == [1.0] * 5
     hub = runner.message_hub.get_scalar('train/odconv_temperature')
     assert hub.current() == 1.0
@@ -62,20 +62,21 @@ def test_validation_and_test_use_the_schedules_temperature(tmp_path):
     runner.train()
     modes = runner.model.seen
     val_temps = [t for mode, t in modes if mode == 'predict']
-    assert val_temps and all(t == pytest.approx(formula(4, 8, 10)) for t in val_temps)
+    assert val_temps and all(t == pytest.approx(5.5) for t in val_temps)
     ckpt = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)
-    assert ckpt['meta']['odconv_temperature'] == pytest.approx(formula(4, 8, 10))
+    assert ckpt['meta']['odconv_temperature'] == pytest.approx(5.5)
     tester = build_runner(tmp_path / 'test', max_epochs=1, val=True, load_from=str(tmp_path / 'epoch_1.pth'))
     tester.test()
     test_temps = [t for mode, t in tester.model.seen if mode == 'predict']
-    assert test_temps and all(t == pytest.approx(formula(4, 8, 10)) for t in test_temps)
+    assert test_temps and all(t == pytest.approx(5.5) for t in test_temps)
 
 
 def test_anneal_iters(tmp_path):
     hook = dict(type='ODConvTemperatureHook', init_temperature=5, anneal_iters=3)
     runner = build_runner(tmp_path, max_epochs=1, hook_cfg=hook)
     runner.train()
-    assert train_temperatures(runner.model) == pytest.approx([formula(i, 3, 5) for i in range(1, 5)])
+    # T0 = 5 over 3 iterations: 1 + 4 * (3 - i) / 3
+    assert train_temperatures(runner.model) == pytest.approx([11 / 3, 7 / 3, 1.0, 1.0])
 
 
 @pytest.mark.parametrize('kwargs, message', [
@@ -144,6 +145,6 @@ def test_hook_on_ddp_wrapped_model_two_process_gloo(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.load(open(tmp_path / f'rank{r}.json')) for r in (0, 1)]
     for r in ranks:  # 8 samples / 2 ranks / batch 2 = 2 iterations per epoch, total 4
-        assert r['temps'] == pytest.approx([formula(i, 4, 10) for i in (1, 2)])
-        assert r['current'] == pytest.approx(formula(2, 4, 10))
+        assert r['temps'] == pytest.approx([7.75, 5.5])  # T0 = 10 over 4 iterations
+        assert r['current'] == pytest.approx(5.5)
     assert ranks[0]['weight'] == ranks[1]['weight']

@@ -1,5 +1,6 @@
 # Mask R-CNN with the half-width ODResNet-18 (K=4) on the built-in shapes dataset, from scratch,
-# temperature annealed from 30 to 1 over the first 3 epochs. Narrow mask head for a 2-core CPU.
+# temperature annealed from 30 to 1 over the first epoch (the hook inherited from
+# faster-rcnn_odr18-k4_fpn_shapes.py). Narrow mask head for a 2-core CPU.
 _base_ = ['./faster-rcnn_odr18-k4_fpn_shapes.py']
 train_pipeline = [
     dict(type='LoadImageFromFile'),
