@@ -62,8 +62,9 @@ def safe_load(filename, map_location=None, trusted=False, opt_in=f'prefix its pa
         with torch.serialization.safe_globals(RUNNER_CHECKPOINT_GLOBALS):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        allowed = {f'{t.__module__}.{t.__qualname__}' for t in RUNNER_CHECKPOINT_GLOBALS}
         unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(filename) if osp.isfile(filename) else []
-        unsafe = [g for g in unsafe if g not in {f'{t.__module__}.{t.__qualname__}' for t in RUNNER_CHECKPOINT_GLOBALS}]
+        unsafe = [g for g in unsafe if g not in allowed]
         raise UntrustedCheckpointError(
             f'{filename}: refused to unpickle, it holds objects that a weights-only load does not build '
             f'({", ".join(unsafe) or e}). Unpickling them can run arbitrary code. If you trust this file, '

@@ -54,7 +54,7 @@ class ODResNet(ResNet):
         # (convs of block plugins stay static).
         stages = [i + 1 for i, od in enumerate(stage_with_odconv) if od]
         names = [n for n in default_odconv_names(self)
-                 if re.fullmatch(r'layer(\d+)\.\d+\.conv[123]', n) and int(n.split('.')[0][5:]) in stages]
+                 if (m := re.fullmatch(r'layer(\d+)\.\d+\.conv[123]', n)) and int(m.group(1)) in stages]
         convert_convs(self, names, **odconv_kwargs)
         self.register_load_state_dict_post_hook(log_inflated_convs)
 

@@ -44,7 +44,9 @@ def inflate_state_dict(checkpoint, backbone):
             f'{len(result.missing_keys)} missing keys {result.missing_keys[:5]}, '
             f'{len(result.unexpected_keys)} keys it has no place for {result.unexpected_keys[:5]}')
     odconvs = [name for name, m in backbone.named_modules() if isinstance(m, ODConv2d)]
-    inflated = [name + '.weight' for name in odconvs if name + '.weight' in static]
+    # a 4-D weight under an ODConv name was a static kernel (a 5-D one loaded as it is)
+    inflated = [name + '.weight' for name in odconvs if name + '.weight' in static
+                and static[name + '.weight'].dim() == 4]
     state_dict = backbone.state_dict()
     report = dict(inflated=inflated, dropped=dropped,
                   copied=[k for k in static if k not in inflated],
