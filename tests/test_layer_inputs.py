@@ -1,14 +1,33 @@
 """Inputs that real code hands a conv layer: empty batches, half precision, string paddings,
-conv_cfg options, second-order gradients."""
+conv_cfg options, second-order gradients, channels_last, SyncBN conversion, the torch < 2.4
+autocast query. Tests marked ``openmmlab`` need mmcv/mmengine/mmdet; the others need torch only
+(the old-torch CI run takes those)."""
+import copy
+
 import pytest
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_conv_layer
 
 import odconv_mmdet  # noqa: F401
-from odconv_mmdet.layers.odconv import ODConv2d
+from odconv_mmdet.layers.odconv import ODConv2d, odconv_layers
 
 PATHS = ['auto', 'per_sample', 'batched_matmul', 'expanded']
+
+
+def _cpu_has_half_matmul():
+    try:
+        torch.ones(2, 2, dtype=torch.float16) @ torch.ones(2, 2, dtype=torch.float16)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _autocast_query_takes_a_device():
+    try:
+        torch.is_autocast_enabled('cpu')
+    except TypeError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize('path', PATHS)
@@ -27,6 +46,8 @@ def test_an_empty_batch_gives_an_empty_output_tied_to_every_parameter(path, trai
         assert layer.attention.bn.num_batches_tracked.item() == 0  # no statistics from no samples
 
 
+@pytest.mark.skipif(not _cpu_has_half_matmul(), reason='this torch has no float16 matmul on the CPU '
+                    '(nn.Linear fails too); the main CI run covers it')
 def test_half_precision_on_a_large_input_does_not_overflow():
     torch.manual_seed(0)
     layer = ODConv2d(8, 16, 3, padding=1, kernel_num=4).eval()
@@ -60,7 +81,9 @@ def test_unsupported_padding_and_paths_fail_at_construction(kwargs, message):
         ODConv2d(8, 16, **kwargs)
 
 
+@pytest.mark.openmmlab
 def test_conv_path_can_be_set_from_a_config():
+    from mmcv.cnn import build_conv_layer
     layer = build_conv_layer(dict(type='ODConv', kernel_num=2, conv_path='expanded'), 8, 16, 3, padding=1)
     assert layer.conv_path == 'expanded'
     x = torch.randn(3, 8, 4, 4)
@@ -83,3 +106,121 @@ def test_second_order_gradients_work_where_supported_and_fail_clearly_elsewhere(
     layer = ODConv2d(64, 64, 3, padding=1, kernel_num=4, conv_path='batched_matmul').double()
     with pytest.raises(RuntimeError, match='second-order gradients are not supported through the memory-lean'):
         torch.autograd.grad(layer(x).square().sum(), x, create_graph=True)
+
+
+@pytest.mark.parametrize('path', PATHS)
+@pytest.mark.parametrize('kernel_num, k', [(4, 3), (1, 1), (4, 1), (1, 3)])
+def test_channels_last_model_and_input_give_the_same_numbers(path, kernel_num, k):
+    torch.manual_seed(0)
+    layer = ODConv2d(16, 32, k, padding=k // 2, kernel_num=kernel_num, conv_path=path)
+    converted = copy.deepcopy(layer).to(memory_format=torch.channels_last)  # raised for the 5-D weight
+    assert converted.weight.shape == layer.weight.shape and converted.weight.is_contiguous()
+    x = torch.randn(3, 16, 9, 7)
+    x_last = x.to(memory_format=torch.channels_last).requires_grad_(True)
+    x = x.requires_grad_(True)
+    out, out_last = layer(x), converted(x_last)
+    assert out_last.is_contiguous(memory_format=torch.channels_last)  # the format is kept, as nn.Conv2d does
+    torch.testing.assert_close(out_last, out, rtol=1e-5, atol=1e-5)
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    out_last.backward(grad)
+    torch.testing.assert_close(x_last.grad, x.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(converted.weight.grad, layer.weight.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_channels_last_model_saves_and_loads_the_official_shapes():
+    layer = ODConv2d(16, 32, 3, padding=1, kernel_num=4).to(memory_format=torch.channels_last)
+    state = layer.state_dict()
+    assert state['weight'].shape == (4, 32, 16, 3, 3)
+    fresh = ODConv2d(16, 32, 3, padding=1, kernel_num=4).to(memory_format=torch.channels_last)
+    fresh.load_state_dict(state)
+    torch.testing.assert_close(fresh.weight, layer.weight)
+
+
+@pytest.mark.openmmlab
+def test_channels_last_backbone_converts_with_its_gradients():
+    from odconv_mmdet.backbones import ODResNet
+    net = ODResNet(depth=18, kernel_num=4)
+    net(torch.randn(2, 3, 32, 32))[-1].sum().backward()
+    net.to(memory_format=torch.channels_last)  # the kernel stacks and their grads convert as 4-D kernels
+    for layer in odconv_layers(net):
+        assert layer.weight.dim() == 5 and layer.weight.grad.shape == layer.weight.shape
+    x = torch.randn(2, 3, 32, 32).to(memory_format=torch.channels_last)
+    assert all(f.is_contiguous(memory_format=torch.channels_last) for f in net(x))
+
+
+def sync_bn_twin(layer):
+    return nn.SyncBatchNorm.convert_sync_batchnorm(copy.deepcopy(layer))
+
+
+def test_sync_bn_conversion_syncs_the_attention_norm_and_keeps_batch1_training():
+    from odconv_mmdet.layers.odconv import AttentionBatchNorm2d
+    torch.manual_seed(0)
+    layer = ODConv2d(16, 32, 3, padding=1, kernel_num=4).train()
+    with torch.no_grad():
+        layer.attention.bn.running_mean.normal_()
+        layer.attention.bn.running_var.uniform_(0.5, 2)
+    synced = sync_bn_twin(layer)
+    assert isinstance(layer.attention.bn, AttentionBatchNorm2d)
+    assert type(synced.attention.bn) is nn.SyncBatchNorm  # converted like every other BatchNorm
+    # batch 1 in one process: normalised with the running statistics, which stay unchanged
+    x = torch.randn(1, 16, 9, 9)
+    running = synced.attention.bn.running_mean.clone()
+    torch.testing.assert_close(synced(x), layer(x))
+    torch.testing.assert_close(synced.attention.bn.running_mean, running)
+    torch.testing.assert_close(synced(x), layer.eval()(x))
+    # a larger batch: batch statistics, as the per-process norm
+    layer.train()
+    x = torch.randn(3, 16, 9, 9)
+    torch.testing.assert_close(synced(x), layer(x))
+    torch.testing.assert_close(synced.attention.bn.running_mean, layer.attention.bn.running_mean)
+
+
+@pytest.mark.openmmlab
+def test_mmengine_sync_bn_and_a_syncbn_norm_cfg_on_a_backbone_train_at_batch1():
+    from mmengine.model import convert_sync_batchnorm
+
+    from odconv_mmdet.backbones import ODResNet
+    from odconv_mmdet.layers.odconv import AttentionBatchNorm2d
+    # norm_cfg=SyncBN configures the block norms; the attention norm stays per process
+    net = ODResNet(depth=18, kernel_num=4, norm_cfg=dict(type='SyncBN'), norm_eval=False)
+    net.train()  # (mmdet's ResNet.train returns None)
+    assert isinstance(net.bn1, nn.SyncBatchNorm)
+    assert all(isinstance(m.attention.bn, AttentionBatchNorm2d) for m in net.modules() if isinstance(m, ODConv2d))
+    net(torch.randn(1, 3, 64, 64))[-1].sum().backward()  # (stage 4 at 2x2: its own BN has 4 values)
+    # the runner's sync_bn='torch' converts every BatchNorm, the attention's too
+    net = convert_sync_batchnorm(ODResNet(depth=18, kernel_num=4, norm_eval=False), implementation='torch')
+    net.train()
+    assert all(isinstance(m.attention.bn, nn.SyncBatchNorm) for m in net.modules() if isinstance(m, ODConv2d))
+    net(torch.randn(1, 3, 64, 64))[-1].sum().backward()  # (stage 4 at 2x2: its own BN has 4 values)
+
+
+def test_autocast_query_works_on_torch_before_2_4(monkeypatch):
+    """torch < 2.4 has is_autocast_enabled() without a device argument (and a CPU twin)."""
+    from odconv_mmdet.layers import odconv
+    real = torch.is_autocast_enabled if _autocast_query_takes_a_device() else None
+
+    def old_signature(*args):
+        if args:
+            raise TypeError('is_autocast_enabled() takes 0 positional arguments but 1 was given')
+        return real('cuda')
+
+    def patch(context):
+        if not _autocast_query_takes_a_device():
+            return  # a real torch < 2.4: nothing to imitate
+        context.setattr(torch, 'is_autocast_enabled', old_signature)
+        context.setattr(torch, 'is_autocast_cpu_enabled', lambda: real('cpu'), raising=False)
+
+    layer = ODConv2d(64, 64, 3, padding=1, kernel_num=4)
+    x = torch.randn(2, 64, 4, 4)
+    with monkeypatch.context() as context:
+        patch(context)
+        assert odconv._autocast_enabled('cpu') is False
+        assert odconv._autocast_enabled('cuda') is False
+    with torch.autocast('cpu', dtype=torch.bfloat16):  # (autocast itself needs the real query)
+        with monkeypatch.context() as context:
+            patch(context)
+            assert odconv._autocast_enabled('cpu') is True
+            out = layer(x)  # takes the built-in ops, as autocast needs
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()

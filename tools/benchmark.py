@@ -6,9 +6,10 @@ Prints a table and writes JSON. Two parts:
   four stages, at the feature sizes of a detection input (800x1333 times ``--scale``), for
   each batch size and K. Three implementations of the same shape:
   ``static`` (nn.Conv2d), ``odconv`` (this package's ODConv2d) and ``official`` (the official
-  formulation, written out below: per-sample kernels from a [B, K, ...] product, the batch
-  folded into the groups of one conv, attentions applied to the activations). Train = forward
-  + backward of sum(output); inference = forward under no_grad in eval mode.
+  layer's computation with a copy of odconv's weights, see official_odconv.py: pooling and
+  1x1-conv attention heads, per-sample kernels from a [B, K, ...] product, the batch folded into
+  the groups of one conv, and its K = 1 1x1 shortcut). Train = forward + backward of
+  sum(output); inference = forward under no_grad in eval mode.
 * backbone: ODResNet-50 (K = --backbone-k) against mmdet's ResNet-50 (needs mmdet), train
   step and batch-1 inference.
 
@@ -41,36 +42,10 @@ import torch.nn.functional as F  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from odconv_mmdet.layers.odconv import ODConv2d  # noqa: E402
 from odconv_mmdet.utils.io import write_atomically  # noqa: E402
+from official_odconv import OfficialODConv2d  # noqa: E402  (beside this script)
 
 STAGE_CHANNELS = (64, 128, 256, 512)
 STAGE_STRIDES = (4, 8, 16, 32)
-
-
-def official_forward(layer: ODConv2d, x: torch.Tensor) -> torch.Tensor:
-    """The official ODConv computation, op for op (the benchmark's baseline)."""
-    channel, filter_att, spatial, kernel = layer.attention(x)
-    batch, _, height, width = x.shape
-    k = layer.kernel_size[0]
-    x = (x * channel).reshape(1, -1, height, width)
-    weight = layer.weight.unsqueeze(0)  # [1, K, out, in/g, k, k]
-    if spatial is not None:
-        weight = weight * spatial.view(batch, 1, 1, 1, k, k)
-    if kernel is not None:
-        weight = weight * kernel.view(batch, -1, 1, 1, 1, 1)
-    weight = weight.sum(dim=1).expand(batch, -1, -1, -1, -1).reshape(
-        -1, layer.in_channels // layer.groups, k, k)
-    out = F.conv2d(x, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups * batch)
-    out = out.view(batch, layer.out_channels, out.size(-2), out.size(-1))
-    return out * filter_att if filter_att is not None else out
-
-
-class OfficialODConv(nn.Module):
-    def __init__(self, layer):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x):
-        return official_forward(self.layer, x)
 
 
 def layer_shapes(scale):
@@ -150,14 +125,14 @@ def relative_error(a, b):
 
 
 def check_same_numbers(odconv, official, x):
-    """Relative differences of output, input gradient and weight gradient (odconv vs official)."""
+    """Relative differences of output, input gradient and weight gradient (odconv vs official),
+    each from a fresh copy, so the timed layers' BN statistics stay untouched."""
     results = []
-    for module in (odconv, official):
-        module.zero_grad(set_to_none=True)
+    for module in (copy.deepcopy(odconv), copy.deepcopy(official)):
         xg = x.detach().clone().requires_grad_(True)
         out = module(xg)
         out.backward(torch.ones_like(out))
-        results.append((out.detach(), xg.grad, odconv.weight.grad.clone()))
+        results.append((out.detach(), xg.grad, module.weight.grad))
     return max(relative_error(a, b) for a, b in zip(*results))
 
 
@@ -165,20 +140,20 @@ def bench_layer(name, cin, cout, k, h, w, batch, kernel_num, repeats, device):
     torch.manual_seed(0)
     static = nn.Conv2d(cin, cout, k, padding=k // 2, bias=False).to(device)
     odconv = ODConv2d(cin, cout, k, padding=k // 2, kernel_num=kernel_num).to(device)
-    official = OfficialODConv(odconv)
     if batch == 1:  # the official layer cannot train at batch 1 (its BN); compare in its eval mode
         odconv.attention.bn.eval()
+    official = OfficialODConv2d.from_layer(odconv)
     x = torch.randn(batch, cin, h, w, device=device, requires_grad=True)
     impls = {'static': static, 'odconv': odconv, 'official': official}
     # The same function? In float64 (differences are then the formulation's, not rounding's),
     # and in float32 as timed.
     odconv64 = copy.deepcopy(odconv).double().cpu()
-    rel_err64 = check_same_numbers(odconv64, OfficialODConv(odconv64), x.detach().double().cpu())
+    rel_err64 = check_same_numbers(odconv64, OfficialODConv2d.from_layer(odconv64), x.detach().double().cpu())
     rel_err = check_same_numbers(odconv, official, x)
     train = interleaved_medians([train_step(m, x) for m in impls.values()], repeats, device)
     memory = [peak_memory(m, train_step(m, x), device, (x,)) for m in impls.values()]
-    odconv.eval()
-    static.eval()
+    for module in impls.values():
+        module.eval()
     x_inf = x.detach()
     with torch.no_grad():
         infer = interleaved_medians([(lambda m=m: m(x_inf)) for m in impls.values()], repeats, device)

@@ -118,6 +118,21 @@ class ODConvAttention(nn.Module):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
 
+    @torch.jit.unused
+    def _normalise(self, z: torch.Tensor) -> torch.Tensor:
+        """``bn(z)``, keeping batch-1 training after a SyncBN conversion.
+
+        ``sync_bn='torch'`` / ``'mmcv'`` (and ``nn.SyncBatchNorm.convert_sync_batchnorm``)
+        turn every BatchNorm into SyncBN, this one included: its statistics are then taken
+        over the batch of all processes, as for the backbone's own norms. A SyncBN with a
+        single sample in all (one process, batch 1) has no batch statistics and would raise;
+        that sample is normalised with the running statistics, as AttentionBatchNorm2d does."""
+        bn = self.bn
+        if (self.training and bn.training and z.size(0) == 1 and not isinstance(bn, AttentionBatchNorm2d)
+                and isinstance(bn, nn.modules.batchnorm._BatchNorm) and _world_size() == 1):
+            return F.batch_norm(z, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        return bn(z)
+
     @staticmethod
     def _head(weight: torch.Tensor, bias: Optional[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
         return F.linear(z, weight.flatten(1), bias)
@@ -141,7 +156,10 @@ class ODConvAttention(nn.Module):
         # One linear per head rather than one over concatenated weights, which would copy
         # every head's weights on each call.
         z = F.linear(pooled, self.fc.weight.flatten(1))
-        z = F.relu(self.bn(z))
+        if torch.jit.is_scripting():
+            z = F.relu(self.bn(z))
+        else:
+            z = F.relu(self._normalise(z))
         inv_t = 1.0 / self.temperature
         head = self.channel_fc
         channel = torch.sigmoid(self._head(head.weight, head.bias, z) * inv_t)[:, :, None, None]
@@ -242,6 +260,18 @@ class ODConv2d(nn.Module):
     @property
     def temperature(self) -> float:
         return self.attention.temperature
+
+    def _apply(self, fn, recurse=True):
+        """Converts the 5-D kernel stack as K*out 4-D kernels, so that
+        ``model.to(memory_format=torch.channels_last)`` (which refuses 5-D tensors) works. The
+        stack keeps its official [K, out, in/g, k, k] shape and stays contiguous: it is never
+        handed to a conv as it is (the per-sample kernels are built from it), and the input's
+        memory format is what decides the conv's."""
+        def fn_on_kernel_stack(t):
+            if t.dim() != 5:
+                return fn(t)
+            return fn(t.flatten(0, 1)).contiguous().view(t.shape)
+        return super()._apply(fn_on_kernel_stack, recurse)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
@@ -358,13 +388,13 @@ class ODConv2d(nn.Module):
         instead of all B at once (stage-4 3x3, K=4, batch 8: 3.0x -> 1.8x a static conv).
         Not under autocast, whose per-op casts a custom autograd function does not get."""
         kernel_numel = self.weight[0].numel()
-        return (not torch.is_autocast_enabled(x.device.type)
+        return (not _autocast_enabled(x.device.type)
                 and kernel_numel > self._sample_numel(x)
                 and kernel_numel > self.out_channels * out_positions)
 
     @torch.jit.unused
     def _mix_kernels_for_autograd(self, kernel: torch.Tensor, flat_weight: torch.Tensor) -> torch.Tensor:
-        if torch.is_autocast_enabled(kernel.device.type):  # autocast casts only built-in ops
+        if _autocast_enabled(kernel.device.type):  # autocast casts only built-in ops
             return torch.mm(kernel, flat_weight)
         return MixKernels.apply(kernel, flat_weight)
 
@@ -521,7 +551,27 @@ class ODConv2d(nn.Module):
             out = out * filter_att
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1, 1)
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            # A channels_last input gets a channels_last output, as from nn.Conv2d, so that a
+            # channels_last network stays so (the formulations above reshape the batch).
+            out = out.contiguous(memory_format=torch.channels_last)
         return out
+
+
+def _world_size() -> int:
+    import torch.distributed as dist
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+@torch.jit.unused
+def _autocast_enabled(device_type: str) -> bool:
+    """torch.is_autocast_enabled(device_type), which torch < 2.4 does not take."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: one query per device kind
+        if device_type == 'cpu':
+            return torch.is_autocast_cpu_enabled()
+        return torch.is_autocast_enabled() if device_type == 'cuda' else False
 
 
 def _explicit_padding(padding, kernel_size: int, stride: Tuple[int, int], dilation: Tuple[int, int]):
