@@ -167,3 +167,45 @@ def test_every_formulation_trains_under_autocast(path):
     with torch.no_grad():
         reference = layer(x)
     assert ((out.float() - reference).norm() / reference.norm()) < 0.05
+
+
+# (in, out, k, K, groups, input shape) -> CPU choice; every case on 'cuda' is 'per_sample'
+# except the shared kernel and traced graphs.
+POLICY_CASES = [
+    ((512, 512, 3, 4, 1), (8, 512, 10, 17), 'batched_matmul'),  # L = 170 <= C / 2
+    ((512, 512, 3, 4, 1), (8, 512, 4, 4), 'expanded'),  # L * 16 <= C
+    ((512, 512, 3, 4, 1), (1, 512, 4, 4), 'per_sample'),  # batch 1, K > 1: one plain conv
+    ((512, 512, 3, 1, 1), (1, 512, 10, 17), 'expanded'),  # K == 1: L <= C / 3
+    ((64, 64, 3, 4, 1), (8, 64, 80, 136), 'per_sample'),  # high resolution
+    ((64, 256, 1, 4, 1), (2, 64, 80, 136), 'batched_matmul'),  # 1x1 at batch > 1
+    ((256, 256, 3, 4, 4), (8, 256, 4, 4), 'per_sample'),  # grouped
+]
+
+
+@pytest.mark.parametrize('shape, x_shape, cpu_choice', POLICY_CASES)
+def test_policy_decisions_depend_on_the_device_type(shape, x_shape, cpu_choice):
+    from odconv_mmdet.layers.conv_path_policy import choose_conv_path
+    cin, cout, k, kernel_num, groups = shape
+    layer = ODConv2d(cin, cout, k, padding=k // 2, kernel_num=kernel_num, groups=groups)
+    assert layer._choose_path(torch.empty(x_shape)) == cpu_choice
+    # the layer asks the policy with its input's device type: a meta tensor stands for a GPU one
+    assert layer._choose_path(torch.empty(x_shape, device='meta')) == 'per_sample'
+    args = (x_shape[0], cin, k, kernel_num, groups, x_shape[2] * x_shape[3])
+    for device_type in ('cuda', 'xpu', 'mps'):
+        assert choose_conv_path(device_type, False, *args, shared_kernel=False) == 'per_sample'
+        assert choose_conv_path(device_type, True, *args, shared_kernel=False) == 'batched_matmul'  # traced
+    assert choose_conv_path('cpu', False, *args, shared_kernel=False) == cpu_choice
+
+
+def test_policy_shared_kernel_is_one_static_conv_on_every_device():
+    from odconv_mmdet.layers.conv_path_policy import choose_conv_path
+    for device_type in ('cpu', 'cuda'):
+        assert choose_conv_path(device_type, False, 8, 64, 1, 1, 1, 4, shared_kernel=True) == 'per_sample'
+
+
+def test_policy_custom_autograd_functions_only_on_the_cpu_without_autocast():
+    from odconv_mmdet.layers.conv_path_policy import use_custom_autograd
+    assert use_custom_autograd('cpu', autocast=False)
+    assert not use_custom_autograd('cpu', autocast=True)
+    assert not use_custom_autograd('cuda', autocast=False)
+    assert not use_custom_autograd('cuda', autocast=True)

@@ -117,11 +117,12 @@ def test_both_conv_formulations_match_the_reference(case, path):
 
 def test_auto_path_uses_expanded_form_only_for_deep_low_resolution_inputs():
     layer = ODConv2d(256, 256, 3, padding=1, kernel_num=4)
-    assert layer._use_expanded(torch.empty(2, 256, 4, 4))
-    assert not layer._use_expanded(torch.empty(2, 256, 16, 16))
+    assert layer._choose_path(torch.empty(2, 256, 4, 4)) == 'expanded'
+    assert layer._choose_path(torch.empty(2, 256, 16, 16)) != 'expanded'
     grouped = ODConv2d(256, 256, 3, padding=1, groups=4, kernel_num=4)
-    grouped.conv_path = 'expanded'
-    assert not grouped._use_expanded(torch.empty(2, 256, 4, 4))
+    assert grouped._choose_path(torch.empty(2, 256, 4, 4)) == 'per_sample'
+    grouped.conv_path = 'expanded'  # forced, but grouped convs have no expanded form
+    assert grouped._choose_path(torch.empty(2, 256, 4, 4)) == 'per_sample'
 
 
 def test_attentions_vary_per_sample_in_the_randomized_layer():

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
+from .conv_path_policy import choose_conv_path, use_custom_autograd
 from .mixed_kernel_matmul import MixedKernelMatmul, MixKernels, scale_taps
 from .static_inflation import inflate_static_weight, is_static_weight, static_equivalent_attention
 
@@ -232,9 +233,9 @@ class ODConv2d(nn.Module):
         self.padding_mode = 'zeros'
         self.reduction = reduction
         self.kernel_num = kernel_num
-        # How the dynamic conv is computed: 'auto' picks per input shape (see _choose_path);
-        # 'per_sample' / 'batched_matmul' / 'expanded' force one formulation (benchmarks,
-        # tests, or a config's conv_cfg). All give the same numbers.
+        # How the dynamic conv is computed: 'auto' picks per device and input shape
+        # (conv_path_policy.py); 'per_sample' / 'batched_matmul' / 'expanded' force one
+        # formulation (benchmarks, tests, or a config's conv_cfg). All give the same numbers.
         self.conv_path = conv_path
         self.inflated_on_load = False  # set by each load: was a static conv weight inflated?
 
@@ -325,38 +326,10 @@ class ODConv2d(nn.Module):
     def _output_hw(self, x: torch.Tensor) -> Tuple[int, int]:
         return self._output_size(x.size(2), 0), self._output_size(x.size(3), 1)
 
-    def _use_expanded(self, x: torch.Tensor) -> bool:
-        # Per-sample kernels cost B*K*|W| memory traffic whatever the feature size; the
-        # kernel-expanded form costs K x a static conv's FLOPs (with K == 1: exactly a static
-        # conv on spatially scaled im2col columns). Measured on the 2-core CPU (ResNet-50
-        # stage shapes, fwd+bwd and inference, batch 1-8): expanded wins when a sample has few
-        # output positions for its channels: L <= C/16 with K > 1, L <= C/3 with K == 1
-        # (stage-4 3x3, K = 1, batch 8: 2.2x -> 1.45x a static conv). Grouped convs always use
-        # per-sample kernels.
-        if self.conv_path != 'auto':
-            return self.conv_path == 'expanded' and self.groups == 1
-        if self.groups != 1:
-            return False
-        out_h, out_w = self._output_hw(x)
-        return out_h * out_w * (3 if self.kernel_num == 1 else 16) <= self.in_channels
-
     def _choose_path(self, x: torch.Tensor) -> str:
-        """Which formulation computes this input (all give the same numbers).
-
-        * 'batched_matmul' whenever the graph is being traced (ONNX export, torch.jit.trace):
-          it is the only one whose graph does not depend on the batch size.
-        * 'expanded' for the deepest, lowest-resolution inputs (see _use_expanded): at batch > 1,
-          and at batch 1 too for K == 1.
-        * 'per_sample' for a kernel that the whole batch shares (K == 1, 1x1, channel attention
-          not folded into it): one static conv.
-        * 'batched_matmul' at batch > 1 for 1x1 convs and for low-resolution inputs
-          (positions L <= C_in / 2): per-sample [out, in*k*k] x [in*k*k, L] products beat the
-          batch-folded grouped conv there, whose CPU kernels handle small L poorly (measured,
-          ResNet-50 stage shapes: 2048->512 1x1 at 12x20, batch 8: 9.8x -> 3.2x a static conv).
-        * 'per_sample' (batch folded into the groups of one conv) elsewhere: high-resolution
-          k x k convs, where im2col would cost k*k times the input, and batch 1, where it is
-          one plain conv with that sample's kernel.
-        """
+        """Which formulation computes this input (all give the same numbers): the forced
+        ``conv_path``, or under 'auto' what conv_path_policy.py picks for the device and shape.
+        ('expanded' needs groups == 1; grouped convs take 'per_sample' instead.)"""
         # (a literal list: TorchScript cannot read a module-level tuple)
         if self.conv_path not in ['auto', 'per_sample', 'batched_matmul', 'expanded']:
             raise ValueError("ODConv2d: conv_path must be one of 'auto', 'per_sample', 'batched_matmul', "
@@ -365,38 +338,31 @@ class ODConv2d(nn.Module):
             if self.conv_path == 'expanded' and self.groups != 1:
                 return 'per_sample'
             return self.conv_path
-        if torch.jit.is_tracing():
-            return 'batched_matmul'
-        dynamic_kernel = self.kernel_num > 1 or self.kernel_size[0] > 1
-        if dynamic_kernel and (x.size(0) > 1 or self.kernel_num == 1) and self._use_expanded(x):
-            return 'expanded'
-        if not dynamic_kernel and self.weight[0].numel() > self._sample_numel(x):
-            # One kernel for the whole batch (K == 1, 1x1) and the channel attention stays on
-            # the input (see _fold_attentions): a single static conv.
-            return 'per_sample'
-        if self.groups == 1:
-            out_h, out_w = self._output_hw(x)
-            if x.size(0) > 1 and (self.kernel_size[0] == 1 or 2 * out_h * out_w <= self.in_channels):
-                return 'batched_matmul'
-        return 'per_sample'
+        out_h, out_w = self._output_hw(x)
+        # One kernel for the whole batch (K == 1, 1x1) while the channel attention stays on the
+        # input (see _fold_attentions): a single static conv.
+        shared_kernel = (self.kernel_num == 1 and self.kernel_size[0] == 1
+                         and self.weight[0].numel() > self._sample_numel(x))
+        return choose_conv_path(x.device.type, torch.jit.is_tracing(), x.size(0), self.in_channels,
+                                self.kernel_size[0], self.kernel_num, self.groups, out_h * out_w, shared_kernel)
 
     @torch.jit.unused
     def _lean_matmul_pays(self, x: torch.Tensor, out_positions: int) -> bool:
         """MixedKernelMatmul for per-sample kernels that outweigh the activations, i.e. where
         the attentions are not folded into the kernels anyway: in training it keeps no
         per-sample kernels for backward; in inference too it builds them block by block
-        instead of all B at once (stage-4 3x3, K=4, batch 8: 3.0x -> 1.8x a static conv).
-        Not under autocast, whose per-op casts a custom autograd function does not get."""
+        instead of all B at once. Where the policy allows custom autograd functions."""
         kernel_numel = self.weight[0].numel()
-        return (not _autocast_enabled(x.device.type)
+        return (use_custom_autograd(x.device.type, _autocast_enabled(x.device.type))
                 and kernel_numel > self._sample_numel(x)
                 and kernel_numel > self.out_channels * out_positions)
 
     @torch.jit.unused
     def _mix_kernels_for_autograd(self, kernel: torch.Tensor, flat_weight: torch.Tensor) -> torch.Tensor:
-        if _autocast_enabled(kernel.device.type):  # autocast casts only built-in ops
-            return torch.mm(kernel, flat_weight)
-        return MixKernels.apply(kernel, flat_weight)
+        device_type = kernel.device.type
+        if use_custom_autograd(device_type, _autocast_enabled(device_type)):
+            return MixKernels.apply(kernel, flat_weight)
+        return torch.mm(kernel, flat_weight)
 
     def _mixed_kernels(self, batch: int, spatial: Optional[torch.Tensor],
                        kernel: Optional[torch.Tensor]) -> torch.Tensor:

@@ -1,0 +1,64 @@
+"""Which formulation computes an ODConv call: the one place where speed rules live.
+
+All formulations give the same numbers (tests/test_conv_paths.py); this policy only picks the
+fastest per device type and input shape. The measurements behind each rule, and the commands
+that reproduce them, are in benchmarks/conv-path-policy.md.
+
+Formulations (see ODConv2d): 'per_sample' (per-sample kernels, the batch folded into the groups
+of one conv: the official one), 'batched_matmul' (im2col + a batched matmul of per-sample
+kernels and columns), 'expanded' (all K kernels as one static matmul on tap-scaled columns,
+outputs mixed by the kernel attention).
+
+* CPU: fitted on the 2-core machine (benchmarks/conv-path-policy.md).
+* CUDA (and any other device): no formulation has been timed against another there yet; the
+  only CUDA figures (benchmarks/h100_*) show the per-sample grouped conv and the layer of then
+  within a few per cent of each other. So: the per-sample conv everywhere, built-in ops only
+  (no custom autograd functions), except a kernel the batch shares (K = 1, 1x1: one static
+  conv, fewer FLOPs on any device) and traced graphs (batched matmul, the batch-independent
+  graph).
+
+TorchScript compiles choose_conv_path with the layer; it cannot read module globals, so the
+CPU thresholds come from cpu_thresholds().
+"""
+from typing import NamedTuple
+
+
+class CpuThresholds(NamedTuple):
+    """Input channels C per output position L (of one sample) from which a formulation wins."""
+    expanded_k1: int  # 'expanded' with K == 1 when C >= this * L
+    expanded: int  # 'expanded' with K > 1 (at batch > 1) when C >= this * L
+    batched_matmul: int  # 'batched_matmul' at batch > 1 when C >= this * L (1x1 convs always)
+
+
+def cpu_thresholds() -> CpuThresholds:
+    return CpuThresholds(3, 16, 2)
+
+
+def choose_conv_path(device_type: str, traced: bool, batch: int, in_channels: int, kernel_size: int,
+                     kernel_num: int, groups: int, out_positions: int, shared_kernel: bool) -> str:
+    """The formulation for one call under ``conv_path='auto'``.
+
+    ``shared_kernel``: the whole batch uses one kernel (K == 1, 1x1, channel attention left on
+    the input), which is one static conv with the per-sample formulation."""
+    if traced:
+        return 'batched_matmul'  # the only graph that does not depend on the batch size
+    if shared_kernel:
+        return 'per_sample'
+    if device_type != 'cpu':
+        return 'per_sample'
+    thresholds = cpu_thresholds()
+    dynamic_kernel = kernel_num > 1 or kernel_size > 1
+    if groups == 1 and dynamic_kernel and (batch > 1 or kernel_num == 1):
+        ratio = thresholds.expanded_k1 if kernel_num == 1 else thresholds.expanded
+        if out_positions * ratio <= in_channels:
+            return 'expanded'
+    if groups == 1 and batch > 1 and (kernel_size == 1 or out_positions * thresholds.batched_matmul <= in_channels):
+        return 'batched_matmul'
+    return 'per_sample'
+
+
+def use_custom_autograd(device_type: str, autocast: bool) -> bool:
+    """MixedKernelMatmul / MixKernels (kernels mixed block by block, rebuilt in backward): CPU
+    only, where they were measured; never under autocast, whose per-op casts a custom
+    autograd function does not get."""
+    return device_type == 'cpu' and not autocast
