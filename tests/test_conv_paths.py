@@ -125,8 +125,9 @@ def test_auto_choice_per_input():
     assert high_res._choose_path(torch.empty(8, 64, 80, 136)) == 'per_sample'
     pointwise = ODConv2d(64, 256, 1, kernel_num=1)
     assert pointwise._choose_path(torch.empty(2, 64, 80, 136)) == 'batched_matmul'
-    # a kernel the batch shares (channel attention left on the input): one static conv
-    assert pointwise._choose_path(torch.empty(2, 64, 2, 2)) == 'per_sample'
+    # a kernel the batch shares (channel attention left on the input): one broadcast matmul
+    assert pointwise._choose_path(torch.empty(2, 64, 2, 2)) == 'batched_matmul'
+    assert pointwise._choose_path(torch.empty(1, 64, 80, 136)) == 'batched_matmul'  # 1x1 at batch 1 too
     spatial_only = ODConv2d(512, 512, 3, padding=1, kernel_num=1)
     assert spatial_only._choose_path(torch.empty(1, 512, 10, 17)) == 'expanded'  # L <= C/3, K = 1
     assert spatial_only._choose_path(torch.empty(8, 512, 14, 14)) == 'batched_matmul'  # C/3 < L <= C/2
@@ -170,14 +171,16 @@ def test_every_formulation_trains_under_autocast(path):
 
 
 # (in, out, k, K, groups, input shape) -> CPU choice; every case on 'cuda' is 'per_sample'
-# except the shared kernel and traced graphs.
+# except traced graphs.
 POLICY_CASES = [
     ((512, 512, 3, 4, 1), (8, 512, 10, 17), 'batched_matmul'),  # L = 170 <= C / 2
     ((512, 512, 3, 4, 1), (8, 512, 4, 4), 'expanded'),  # L * 16 <= C
     ((512, 512, 3, 4, 1), (1, 512, 4, 4), 'per_sample'),  # batch 1, K > 1: one plain conv
     ((512, 512, 3, 1, 1), (1, 512, 10, 17), 'expanded'),  # K == 1: L <= C / 3
     ((64, 64, 3, 4, 1), (8, 64, 80, 136), 'per_sample'),  # high resolution
-    ((64, 256, 1, 4, 1), (2, 64, 80, 136), 'batched_matmul'),  # 1x1 at batch > 1
+    ((64, 256, 1, 4, 1), (2, 64, 80, 136), 'batched_matmul'),  # 1x1
+    ((64, 256, 1, 1, 1), (1, 64, 80, 136), 'batched_matmul'),  # 1x1, K = 1, batch 1
+    ((512, 512, 3, 4, 1), (2, 512, 20, 34), 'per_sample'),  # 3x3, L > C / 2
     ((256, 256, 3, 4, 4), (8, 256, 4, 4), 'per_sample'),  # grouped
 ]
 
@@ -192,15 +195,10 @@ def test_policy_decisions_depend_on_the_device_type(shape, x_shape, cpu_choice):
     assert layer._choose_path(torch.empty(x_shape, device='meta')) == 'per_sample'
     args = (x_shape[0], cin, k, kernel_num, groups, x_shape[2] * x_shape[3])
     for device_type in ('cuda', 'xpu', 'mps'):
-        assert choose_conv_path(device_type, False, *args, shared_kernel=False) == 'per_sample'
-        assert choose_conv_path(device_type, True, *args, shared_kernel=False) == 'batched_matmul'  # traced
-    assert choose_conv_path('cpu', False, *args, shared_kernel=False) == cpu_choice
-
-
-def test_policy_shared_kernel_is_one_static_conv_on_every_device():
-    from odconv_mmdet.layers.conv_path_policy import choose_conv_path
-    for device_type in ('cpu', 'cuda'):
-        assert choose_conv_path(device_type, False, 8, 64, 1, 1, 1, 4, shared_kernel=True) == 'per_sample'
+        assert choose_conv_path(device_type, False, *args) == 'per_sample'
+        assert choose_conv_path(device_type, True, *args) == 'batched_matmul'  # traced
+    assert choose_conv_path('cpu', False, *args) == cpu_choice
+    assert choose_conv_path('cpu', True, *args) == 'batched_matmul'
 
 
 def test_policy_custom_autograd_functions_only_on_the_cpu_without_autocast():

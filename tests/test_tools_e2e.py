@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -106,8 +107,15 @@ def test_mask_rcnn_trains_and_reports_segm_map(tmp_path, tiny_data):
     assert {'coco/bbox_mAP', 'coco/segm_mAP'} <= set(metrics)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return str(s.getsockname()[1])
+
+
 def dist_tool(name, *args):
-    return run('bash', ROOT / 'tools' / name, *args, env=dict(OMP_NUM_THREADS='1'))
+    # A free port of its own (the scripts default to mmdet's fixed 29500)
+    return run('bash', ROOT / 'tools' / name, *args, env=dict(OMP_NUM_THREADS='1', PORT=free_port()))
 
 
 def assert_every_rank_exited_cleanly(result):
@@ -153,6 +161,58 @@ def test_two_process_test_tool_exits_zero_on_every_rank(two_process_training, tm
     assert_every_rank_exited_cleanly(result)
     metrics = json.loads((tmp_path / 'test_metrics.json').read_text())
     assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+
+
+def test_two_nodes_agree_on_the_default_port(two_process_training, tmp_path):
+    """NNODES=2 on one machine, no PORT given: both "nodes" take the fixed default port and
+    form one group of two processes."""
+    cfg, work, trained = two_process_training
+    assert_every_rank_exited_cleanly(trained)
+    env = dict(os.environ, PYTHONPATH=f'{ROOT / "tests"}{os.pathsep}{ROOT}', OMP_NUM_THREADS='1', NNODES='2',
+               MASTER_ADDR='127.0.0.1')
+    env.pop('PORT', None)
+    nodes = [subprocess.Popen(['bash', str(ROOT / 'tools' / 'dist_test.sh'), str(cfg), str(work / 'epoch_1.pth'), '1',
+                               '--work-dir', str(tmp_path)], cwd=ROOT, env=dict(env, NODE_RANK=str(rank)),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    for node, output in zip(nodes, outputs):
+        assert node.returncode == 0, output[-3000:]
+    assert 'GPU number: 2' in outputs[0]  # mmengine's environment line: a world of two
+    assert 0.0 <= json.loads((tmp_path / 'test_metrics.json').read_text())['coco/bbox_mAP'] <= 1.0
+
+
+@pytest.mark.parametrize('script', ['dist_train.sh', 'dist_test.sh'])
+def test_dist_scripts_default_to_a_fixed_port_that_port_overrides(tmp_path, script):
+    stub = tmp_path / 'python'
+    stub.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
+    stub.chmod(0o755)
+    args = ['cfg.py', '1'] if script == 'dist_train.sh' else ['cfg.py', 'ckpt.pth', '1']
+    default = run('bash', ROOT / 'tools' / script, *args, env=dict(PYTHON=str(stub), PORT=''))
+    assert default.returncode == 0, default.stderr
+    assert '--master_port=29500' in default.stdout.splitlines()
+    chosen = run('bash', ROOT / 'tools' / script, *args, env=dict(PYTHON=str(stub), PORT='29611'))
+    assert '--master_port=29611' in chosen.stdout.splitlines()
+
+
+def test_slurm_train_script_builds_mmdets_srun_command(tmp_path):
+    stub_dir = tmp_path / 'bin'
+    stub_dir.mkdir()
+    (stub_dir / 'srun').write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$SRUN_LOG"\n'
+                                   'echo "PYTHONPATH=$PYTHONPATH" >> "$SRUN_LOG"\n')
+    (stub_dir / 'srun').chmod(0o755)
+    log = tmp_path / 'srun.log'
+    env = dict(PATH=f'{stub_dir}{os.pathsep}{os.environ["PATH"]}', SRUN_LOG=str(log), GPUS='16',
+               GPUS_PER_NODE='8', SRUN_ARGS='--quotatype=auto --mem=0')
+    result = run('bash', ROOT / 'tools' / 'slurm_train.sh', 'part', 'od', 'cfg.py', 'work', '--amp', env=env)
+    assert result.returncode == 0, result.stderr
+    args = log.read_text().splitlines()
+    assert args[:12] == ['-p', 'part', '--job-name=od', '--gres=gpu:8', '--ntasks=16', '--ntasks-per-node=8',
+                         '--cpus-per-task=5', '--kill-on-bad-exit=1', '--quotatype=auto', '--mem=0', 'python', '-u']
+    assert args[12:18] == [str(ROOT / 'tools' / 'train.py'), 'cfg.py', '--work-dir=work', '--launcher=slurm', '--amp',
+                           f'PYTHONPATH={ROOT}:{ROOT / "tests"}{os.pathsep}{ROOT}']
+    missing = run('bash', ROOT / 'tools' / 'slurm_train.sh', 'part', 'od', env=env)
+    assert missing.returncode == 2 and 'usage:' in missing.stderr
 
 
 FAILING_RANK = ("custom_imports = dict(imports=['odconv_mmdet', 'fail_on_rank_hook'], allow_failed_imports=False)\n"

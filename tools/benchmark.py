@@ -65,13 +65,17 @@ def synchronize(device):
 
 
 def interleaved_medians(fns, repeats, device):
-    """Median seconds of each fn over `repeats` rounds; each round runs every fn once."""
+    """Median seconds of each fn over `repeats` rounds; each round runs every fn once, in an
+    order rotated by one each round, so no fn always follows the same other one (a fn right
+    after one that filled the caches or the allocator pays for it)."""
     for fn in fns:  # warm-up (allocator, kernel choice, caches)
         fn()
         fn()
     times = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
+    for round_index in range(repeats):
+        for offset in range(len(fns)):
+            i = (round_index + offset) % len(fns)
+            fn = fns[i]
             synchronize(device)
             start = time.perf_counter()
             fn()
@@ -147,8 +151,8 @@ def bench_layer(name, cin, cout, k, h, w, batch, kernel_num, repeats, device):
     impls = {'static': static, 'odconv': odconv, 'official': official}
     # The same function? In float64 (differences are then the formulation's, not rounding's),
     # and in float32 as timed.
-    odconv64 = copy.deepcopy(odconv).double().cpu()
-    rel_err64 = check_same_numbers(odconv64, OfficialODConv2d.from_layer(odconv64), x.detach().double().cpu())
+    odconv64 = copy.deepcopy(odconv).double()  # on the device (a GPU's float64 is fast enough)
+    rel_err64 = check_same_numbers(odconv64, OfficialODConv2d.from_layer(odconv64), x.detach().double())
     rel_err = check_same_numbers(odconv, official, x)
     train = interleaved_medians([train_step(m, x) for m in impls.values()], repeats, device)
     memory = [peak_memory(m, train_step(m, x), device, (x,)) for m in impls.values()]

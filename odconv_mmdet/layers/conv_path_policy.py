@@ -12,10 +12,9 @@ outputs mixed by the kernel attention).
 * CPU: fitted on the 2-core machine (benchmarks/conv-path-policy.md).
 * CUDA (and any other device): no formulation has been timed against another there yet; the
   only CUDA figures (benchmarks/h100_*) show the per-sample grouped conv and the layer of then
-  within a few per cent of each other. So: the per-sample conv everywhere, built-in ops only
-  (no custom autograd functions), except a kernel the batch shares (K = 1, 1x1: one static
-  conv, fewer FLOPs on any device) and traced graphs (batched matmul, the batch-independent
-  graph).
+  within a few per cent of each other. So: the per-sample conv (a kernel the batch shares, K = 1
+  1x1, is then one static conv), built-in ops only (no custom autograd functions), and the
+  batched matmul for traced graphs (the batch-independent graph).
 
 TorchScript compiles choose_conv_path with the layer; it cannot read module globals, so the
 CPU thresholds come from cpu_thresholds().
@@ -27,7 +26,7 @@ class CpuThresholds(NamedTuple):
     """Input channels C per output position L (of one sample) from which a formulation wins."""
     expanded_k1: int  # 'expanded' with K == 1 when C >= this * L
     expanded: int  # 'expanded' with K > 1 (at batch > 1) when C >= this * L
-    batched_matmul: int  # 'batched_matmul' at batch > 1 when C >= this * L (1x1 convs always)
+    batched_matmul: int  # 'batched_matmul' for k x k convs at batch > 1 when C >= this * L
 
 
 def cpu_thresholds() -> CpuThresholds:
@@ -35,15 +34,11 @@ def cpu_thresholds() -> CpuThresholds:
 
 
 def choose_conv_path(device_type: str, traced: bool, batch: int, in_channels: int, kernel_size: int,
-                     kernel_num: int, groups: int, out_positions: int, shared_kernel: bool) -> str:
-    """The formulation for one call under ``conv_path='auto'``.
-
-    ``shared_kernel``: the whole batch uses one kernel (K == 1, 1x1, channel attention left on
-    the input), which is one static conv with the per-sample formulation."""
+                     kernel_num: int, groups: int, out_positions: int) -> str:
+    """The formulation for one call under ``conv_path='auto'`` (L = ``out_positions`` of one
+    sample, C = ``in_channels``)."""
     if traced:
         return 'batched_matmul'  # the only graph that does not depend on the batch size
-    if shared_kernel:
-        return 'per_sample'
     if device_type != 'cpu':
         return 'per_sample'
     thresholds = cpu_thresholds()
@@ -52,7 +47,9 @@ def choose_conv_path(device_type: str, traced: bool, batch: int, in_channels: in
         ratio = thresholds.expanded_k1 if kernel_num == 1 else thresholds.expanded
         if out_positions * ratio <= in_channels:
             return 'expanded'
-    if groups == 1 and batch > 1 and (kernel_size == 1 or out_positions * thresholds.batched_matmul <= in_channels):
+    # 1x1 convs at any batch (a kernel the batch shares included: one broadcast matmul);
+    # k x k convs at batch > 1 and low resolution
+    if groups == 1 and (kernel_size == 1 or (batch > 1 and out_positions * thresholds.batched_matmul <= in_channels)):
         return 'batched_matmul'
     return 'per_sample'
 

@@ -339,12 +339,8 @@ class ODConv2d(nn.Module):
                 return 'per_sample'
             return self.conv_path
         out_h, out_w = self._output_hw(x)
-        # One kernel for the whole batch (K == 1, 1x1) while the channel attention stays on the
-        # input (see _fold_attentions): a single static conv.
-        shared_kernel = (self.kernel_num == 1 and self.kernel_size[0] == 1
-                         and self.weight[0].numel() > self._sample_numel(x))
         return choose_conv_path(x.device.type, torch.jit.is_tracing(), x.size(0), self.in_channels,
-                                self.kernel_size[0], self.kernel_num, self.groups, out_h * out_w, shared_kernel)
+                                self.kernel_size[0], self.kernel_num, self.groups, out_h * out_w)
 
     @torch.jit.unused
     def _lean_matmul_pays(self, x: torch.Tensor, out_positions: int) -> bool:

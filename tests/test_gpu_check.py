@@ -1,0 +1,36 @@
+"""tools/gpu_check.py on the CPU (--tiny): the GPU script's code runs, checks and writes its
+results; its figures need a GPU (tools/gpu_check.sh)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_check_runs_its_three_parts_on_the_cpu(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / 'tools' / 'gpu_check.py'), '--device', 'cpu', '--tiny',
+                             '--out-dir', str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data = json.loads((tmp_path / 'gpu_check.json').read_text())
+    numerics = data['numerics']
+    # 6 cases x 4 modes x 4 conv paths, every one within its tolerance of the float64 reference
+    assert len(numerics) == 6 * 4 * 4 and all(r['ok'] for r in numerics)
+    assert {r['mode'] for r in numerics} == {'float32', 'channels_last', 'amp_float16', 'amp_bfloat16'}
+    assert max(r['output'] for r in numerics if r['mode'] == 'float32') < 1e-5
+    assert set(data['layer_batches']) == {'batch 2', 'batch 16'}
+    for key, batch in (('batch 2', 2), ('batch 16', 16)):
+        rows = data['layer_batches'][key]['layers']
+        assert {r['batch'] for r in rows} == {batch} and {r['kernel_num'] for r in rows} == {1, 4}
+    backbone = data['backbone']
+    assert set(backbone['train_ms']) == {'resnet50', 'odresnet50_k4'} and backbone['train_ratio'] > 0
+    table = (tmp_path / 'gpu_check.md').read_text()
+    assert 'numerics vs float64 reference (96 cases) | 96 pass, 0 fail' in table
+    assert 'ResNet-50 train step with AMP' in table
+
+
+def test_gpu_check_refuses_cuda_without_a_gpu(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / 'tools' / 'gpu_check.py'), '--out-dir', str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and 'no CUDA device' in result.stderr
+    assert not (tmp_path / 'gpu_check.json').exists()

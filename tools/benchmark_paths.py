@@ -1,0 +1,116 @@
+"""Times every ODConv formulation against each other: the measurements behind conv_path_policy.py.
+
+For each ResNet-50 bottleneck conv shape at a detection input (as tools/benchmark.py), batch
+and K, it times the train step (forward + backward) and inference of ODConv2d with each forced
+``conv_path`` ('per_sample', 'batched_matmul', 'expanded') and with 'auto', interleaved in one
+process, and reports which formulation was fastest, what 'auto' picked, and how much slower
+than the fastest the pick was. Prints a table and writes JSON.
+
+    python tools/benchmark_paths.py --out benchmarks/cpu-2core_paths.json
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmark import geomean, interleaved_medians, layer_shapes, train_step  # noqa: E402  (beside this script)
+from odconv_mmdet.layers.odconv import ODConv2d  # noqa: E402
+from odconv_mmdet.utils.io import write_atomically  # noqa: E402
+
+FORMULATIONS = ('per_sample', 'batched_matmul', 'expanded')
+
+
+def bench_case(name, cin, cout, k, h, w, batch, kernel_num, repeats, device):
+    torch.manual_seed(0)
+    layer = ODConv2d(cin, cout, k, padding=k // 2, kernel_num=kernel_num).to(device)
+    if batch == 1:
+        layer.attention.bn.eval()  # as tools/benchmark.py: the official BN cannot train at batch 1
+    x = torch.randn(batch, cin, h, w, device=device, requires_grad=True)
+    auto_choice = layer._choose_path(x)
+    paths = list(FORMULATIONS)
+
+    def forced(path, fn):
+        def run():
+            layer.conv_path = path
+            return fn()
+        return run
+    train = interleaved_medians([forced(p, train_step(layer, x)) for p in paths + ['auto']], repeats, device)
+    layer.eval()
+    x_inf = x.detach()
+    with torch.no_grad():
+        infer = interleaved_medians([forced(p, lambda: layer(x_inf)) for p in paths + ['auto']], repeats, device)
+    layer.conv_path = 'auto'
+    with torch.no_grad():
+        infer_choice = layer._choose_path(x_inf)
+    row = dict(name=name, in_channels=cin, out_channels=cout, kernel_size=k, height=h, width=w, batch=batch,
+               kernel_num=kernel_num, auto_train=auto_choice, auto_infer=infer_choice,
+               train_ms=dict(zip(paths + ['auto'], [t * 1e3 for t in train])),
+               infer_ms=dict(zip(paths + ['auto'], [t * 1e3 for t in infer])))
+    for part in ('train', 'infer'):
+        times = {p: row[f'{part}_ms'][p] for p in paths}
+        best = min(times, key=times.get)
+        row[f'fastest_{part}'] = best
+        row[f'{part}_auto_over_fastest'] = row[f'{part}_ms']['auto'] / times[best]
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--out', default='work_dirs/benchmark_paths.json')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--scale', type=float, default=0.4)
+    parser.add_argument('--batches', type=int, nargs='+', default=[1, 2, 8])
+    parser.add_argument('--kernel-nums', type=int, nargs='+', default=[1, 4])
+    parser.add_argument('--stages', type=int, nargs='+', default=[1, 2, 3, 4])
+    parser.add_argument('--repeats', type=int, default=5)
+    args = parser.parse_args(argv)
+    if any(s < 1 or s > 4 for s in args.stages):
+        parser.error('--stages are 1 to 4')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error('--device cuda asked for, but torch sees no CUDA device')
+    device = torch.device(args.device)
+    input_size, shapes = layer_shapes(args.scale)
+    shapes = [s for s in shapes if int(s[0][1]) in args.stages]
+    print(f'device {device} ({platform.processor() or platform.machine()}), torch {torch.__version__}, '
+          f'threads {torch.get_num_threads()}, detection input {input_size[0]}x{input_size[1]}')
+    print(f"{'layer':9} {'in>out':>9} {'k':>1} {'HxW':>6} {'B':>1} {'K':>1} | train ms "
+          + ' '.join(f'{p:>14}' for p in FORMULATIONS) + f" {'auto':>8} {'auto pick':>14} {'/best':>5} | infer ms "
+          + ' '.join(f'{p:>14}' for p in FORMULATIONS) + f" {'auto':>8} {'auto pick':>14} {'/best':>5}")
+    rows = []
+    for kernel_num in args.kernel_nums:
+        for batch in args.batches:
+            for shape in shapes:
+                r = bench_case(*shape, batch, kernel_num, args.repeats, device)
+                rows.append(r)
+                print(f"{r['name']:9} {str(r['in_channels']) + '>' + str(r['out_channels']):>9} {r['kernel_size']:>1} "
+                      f"{str(r['height']) + 'x' + str(r['width']):>6} {batch:>1} {kernel_num:>1} |          "
+                      + ' '.join(f"{r['train_ms'][p]:14.1f}" for p in FORMULATIONS)
+                      + f" {r['train_ms']['auto']:8.1f} {r['auto_train']:>14} {r['train_auto_over_fastest']:5.2f} |          "
+                      + ' '.join(f"{r['infer_ms'][p]:14.2f}" for p in FORMULATIONS)
+                      + f" {r['infer_ms']['auto']:8.2f} {r['auto_infer']:>14} {r['infer_auto_over_fastest']:5.2f}",
+                      flush=True)
+    summary = dict(
+        train_auto_over_fastest_geomean=geomean(r['train_auto_over_fastest'] for r in rows),
+        infer_auto_over_fastest_geomean=geomean(r['infer_auto_over_fastest'] for r in rows),
+        fastest_train_counts={p: sum(r['fastest_train'] == p for r in rows) for p in FORMULATIONS},
+        fastest_infer_counts={p: sum(r['fastest_infer'] == p for r in rows) for p in FORMULATIONS})
+    result = dict(device=str(device), torch=torch.__version__, threads=torch.get_num_threads(),
+                  detection_input=list(input_size), repeats=args.repeats, rows=rows, summary=summary)
+
+    def write_json(path):
+        with open(path, 'w') as f:
+            json.dump(result, f, indent=1)
+    write_atomically(args.out, write_json)
+    print(f"\nauto / fastest formulation, geometric mean: train {summary['train_auto_over_fastest_geomean']:.3f}, "
+          f"inference {summary['infer_auto_over_fastest_geomean']:.3f}")
+    print(f"fastest formulation, number of cases: train {summary['fastest_train_counts']}, "
+          f"inference {summary['fastest_infer_counts']}")
+    print(f'JSON written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
