@@ -1,6 +1,9 @@
-"""TorchScript of the backbones, and ONNX export with a dynamic batch through tools/export_onnx.py."""
+"""TorchScript of the backbones, and ONNX export with a dynamic batch (an empty one included),
+of the layer and, through tools/export_onnx.py, of backbones."""
+import io
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,8 @@ import odconv_mmdet  # noqa: F401
 from mmdet.registry import MODELS
 from odconv_mmdet.backbones import ODMobileNetV2, ODResNet
 from odconv_mmdet.layers.odconv import set_temperature
-from test_odconv_layer import randomize
+from test_odconv_layer import CASES, randomize
+from test_odconv_layer import build as build_case
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,7 +98,7 @@ def test_onnx_export_runs_at_any_batch_size(tmp_path, name):
     set_temperature(net, 2.5)
     session = onnxruntime.InferenceSession(str(out), providers=['CPUExecutionProvider'])
     assert session.get_inputs()[0].shape[0] == 'batch'
-    for batch, size in ((1, 64), (3, 64), (5, 96)):
+    for batch, size in ((1, 64), (3, 64), (5, 96), (0, 64)):  # an empty batch too
         x = torch.randn(batch, 3, size, size)
         with torch.no_grad():
             expected = net(x)
@@ -102,7 +106,29 @@ def test_onnx_export_runs_at_any_batch_size(tmp_path, name):
         assert len(got) == len(expected)
         for g, e in zip(got, expected):
             assert g.shape == tuple(e.shape)
-            np.testing.assert_allclose(g, e.numpy(), rtol=1e-4, atol=1e-4 * float(e.abs().max()))
+            if batch:
+                np.testing.assert_allclose(g, e.numpy(), rtol=1e-4, atol=1e-4 * float(e.abs().max()))
+
+
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_layer_onnx_export_takes_any_batch_including_an_empty_one(case):
+    """The traced graph (batched matmul, im2col as tap slices) reshapes with sizes taken from
+    shapes, never -1: onnxruntime runs it at batch 0, and at other sizes than traced."""
+    layer = randomize(build_case(case)).eval()
+    cin = layer.in_channels
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the tracer's notes on shape-dependent Python values
+        torch.onnx.export(layer, torch.randn(2, cin, 9, 7), buffer, input_names=['x'], output_names=['y'],
+                          dynamic_axes={'x': {0: 'batch', 2: 'height', 3: 'width'}}, dynamo=False)
+    session = onnxruntime.InferenceSession(buffer.getvalue(), providers=['CPUExecutionProvider'])
+    for batch, height, width in ((3, 9, 7), (0, 9, 7), (1, 12, 10), (0, 5, 6)):
+        x = torch.randn(batch, cin, height, width)
+        with torch.no_grad():
+            expected = layer(x)
+        got = session.run(None, {'x': x.numpy()})[0]
+        assert got.shape == tuple(expected.shape)
+        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_export_errors_are_clear_and_leave_no_file(tmp_path):

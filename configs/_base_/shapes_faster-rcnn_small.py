@@ -11,7 +11,7 @@ model = dict(
         # mmcv's CPU RoIAlign backward dominated a training step: fixed 2x2 sampling per bin.
         bbox_roi_extractor=dict(out_channels=neck_channels,
                                 roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2)),
-        # GIoU on decoded boxes: tighter boxes in a short schedule (measured +0.045 bbox mAP).
+        # GIoU on decoded boxes: a loss on the box itself, for tight boxes in a short schedule.
         bbox_head=dict(in_channels=neck_channels, fc_out_channels=256, num_classes=4,
                        reg_decoded_bbox=True, loss_bbox=dict(_delete_=True, type='GIoULoss', loss_weight=10.0))),
     train_cfg=dict(

@@ -4,8 +4,8 @@ max_epochs = 3
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-# AdamW: measured on this dataset (3 epochs, from scratch) it reached bbox mAP 0.64 where SGD
-# (lr 0.04, momentum 0.9) reached 0.43; SGD at lr 0.06 diverged with ODConv during annealing.
+# AdamW with gradient clipping: backbones train from scratch in 3 epochs, and the ODConv
+# attention sharpens while the temperature anneals from 30 to 1 within the first.
 optim_wrapper = dict(type='OptimWrapper',
                      optimizer=dict(type='AdamW', lr=0.002, weight_decay=0.05),
                      clip_grad=dict(max_norm=10, norm_type=2))

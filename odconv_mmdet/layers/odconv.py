@@ -152,8 +152,9 @@ class ODConvAttention(nn.Module):
             pooled = x.mean(dim=(2, 3))
         else:
             pooled = x.sum(dim=(2, 3)) / (x.size(2) * x.size(3))
-        # The 1x1 convs act on a pooled [B, C, 1, 1] tensor: computed as linear maps on [B, C]
-        # (measured: as convs, these tiny ops cost as much as the layer's main convolution).
+        # The 1x1 convs act on a pooled [B, C, 1, 1] tensor: computed as linear maps on [B, C],
+        # which skip a conv's per-call set-up (the official layer runs them as convs; its
+        # timings are in tools/benchmark.py's "official" column).
         # One linear per head rather than one over concatenated weights, which would copy
         # every head's weights on each call.
         z = F.linear(pooled, self.fc.weight.flatten(1))
@@ -426,18 +427,35 @@ class ODConv2d(nn.Module):
 
     def _columns(self, x: torch.Tensor) -> torch.Tensor:
         """im2col as [B, g, in/g * k*k, L]. A 1x1 conv needs none: its columns are the
-        (strided) input itself."""
-        batch = x.size(0)
+        (strided) input itself. Every size comes from a tensor's shape, and while the graph is
+        traced the columns are tap slices instead of unfold: so an exported graph reshapes with
+        no -1, which onnxruntime cannot resolve for an empty batch."""
         g = self.groups
         kh, kw = self.kernel_size
-        out_h, out_w = self._output_hw(x)
-        positions = out_h * out_w
         if kh == 1 and kw == 1 and self.padding == (0, 0):
             if self.stride != (1, 1):
                 x = x[:, :, ::self.stride[0], ::self.stride[1]]
-            return x.reshape(batch, g, self.in_channels // g, positions)
+            batch, channels, height, width = x.shape
+            return x.reshape(batch, g, channels // g, height * width)
+        if torch.jit.is_tracing():
+            taps = self._tap_slices(x)  # [B, C, k*k, out_h, out_w]
+            batch, channels, num_taps, out_h, out_w = taps.shape
+            return taps.reshape(batch, g, channels // g * num_taps, out_h * out_w)
+        out_h, out_w = self._output_hw(x)
         cols = F.unfold(x, (kh, kw), self.dilation, self.padding, self.stride)
-        return cols.view(batch, g, self.in_channels // g * kh * kw, positions)
+        return cols.view(x.size(0), g, self.in_channels // g * kh * kw, out_h * out_w)
+
+    def _tap_slices(self, x: torch.Tensor) -> torch.Tensor:
+        """unfold's columns as [B, C, k*k, out_h, out_w]: one strided slice of the padded input
+        per kernel tap (tap (i, j) starts at i*d and stops (k-1-i)*d before the end)."""
+        (kh, kw), (ph, pw), (sh, sw), (dh, dw) = self.kernel_size, self.padding, self.stride, self.dilation
+        x = F.pad(x, [pw, pw, ph, ph])
+        height, width = x.size(2), x.size(3)
+        taps = []
+        for i in range(kh):
+            for j in range(kw):
+                taps.append(x[:, :, i * dh:height - (kh - 1 - i) * dh:sh, j * dw:width - (kw - 1 - j) * dw:sw])
+        return torch.stack(taps, dim=2)
 
     def _batched_matmul_conv(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """im2col + one batched matmul of the per-sample kernels [B, out, in/g*k*k] with the
@@ -446,6 +464,8 @@ class ODConv2d(nn.Module):
         weight = weight.reshape(weight.size(0), self.groups, self.out_channels // self.groups,
                                 self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1])
         out = torch.matmul(weight, self._columns(x))  # a shared [1, ...] kernel broadcasts
+        if torch.jit.is_tracing():  # sizes from shapes (see _columns)
+            return out.reshape(out.size(0), self.out_channels, out_h, out_w)
         return out.view(x.size(0), self.out_channels, out_h, out_w)
 
     def _flat_spatial(self, spatial: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
