@@ -125,8 +125,8 @@ def test_auto_choice_per_input():
     assert high_res._choose_path(torch.empty(8, 64, 80, 136)) == 'per_sample'
     pointwise = ODConv2d(64, 256, 1, kernel_num=1)
     assert pointwise._choose_path(torch.empty(2, 64, 80, 136)) == 'batched_matmul'
-    # a kernel the batch shares (channel attention left on the input): one broadcast matmul
-    assert pointwise._choose_path(torch.empty(2, 64, 2, 2)) == 'batched_matmul'
+    # a kernel the batch shares (K = 1, 1x1) at low resolution: one matmul over all positions
+    assert pointwise._choose_path(torch.empty(2, 64, 2, 2)) == 'expanded'
     assert pointwise._choose_path(torch.empty(1, 64, 80, 136)) == 'batched_matmul'  # 1x1 at batch 1 too
     spatial_only = ODConv2d(512, 512, 3, padding=1, kernel_num=1)
     assert spatial_only._choose_path(torch.empty(1, 512, 10, 17)) == 'expanded'  # L <= C/3, K = 1
@@ -180,6 +180,8 @@ POLICY_CASES = [
     ((64, 64, 3, 4, 1), (8, 64, 80, 136), 'per_sample'),  # high resolution
     ((64, 256, 1, 4, 1), (2, 64, 80, 136), 'batched_matmul'),  # 1x1
     ((64, 256, 1, 1, 1), (1, 64, 80, 136), 'batched_matmul'),  # 1x1, K = 1, batch 1
+    ((2048, 512, 1, 1, 1), (8, 2048, 2, 4), 'expanded'),  # 1x1, K = 1, L <= C / 3: one matmul
+    ((1024, 256, 1, 4, 1), (8, 1024, 8, 8), 'batched_matmul'),  # 1x1, K = 4, L > C / 16
     ((512, 512, 3, 4, 1), (2, 512, 20, 34), 'per_sample'),  # 3x3, L > C / 2
     ((256, 256, 3, 4, 4), (8, 256, 4, 4), 'per_sample'),  # grouped
 ]

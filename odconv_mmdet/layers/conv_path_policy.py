@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 class CpuThresholds(NamedTuple):
     """Input channels C per output position L (of one sample) from which a formulation wins."""
-    expanded_k1: int  # 'expanded' with K == 1 when C >= this * L
+    expanded_k1: int  # 'expanded' with K == 1 (any kernel size) when C >= this * L
     expanded: int  # 'expanded' with K > 1 (at batch > 1) when C >= this * L
     batched_matmul: int  # 'batched_matmul' for k x k convs at batch > 1 when C >= this * L
 
@@ -42,8 +42,10 @@ def choose_conv_path(device_type: str, traced: bool, batch: int, in_channels: in
     if device_type != 'cpu':
         return 'per_sample'
     thresholds = cpu_thresholds()
-    dynamic_kernel = kernel_num > 1 or kernel_size > 1
-    if groups == 1 and dynamic_kernel and (batch > 1 or kernel_num == 1):
+    # K == 1 (1x1 included, where the batch then shares one kernel: one matmul over all
+    # samples' positions) at any batch; K > 1 at batch > 1 (at batch 1 the kernel mixing is a
+    # single small matmul, and expanded would do K convs' work)
+    if groups == 1 and (batch > 1 or kernel_num == 1):
         ratio = thresholds.expanded_k1 if kernel_num == 1 else thresholds.expanded
         if out_positions * ratio <= in_channels:
             return 'expanded'
