@@ -129,8 +129,8 @@ def two_process_training(tmp_path_factory, tiny_data):
     tmp_path = tmp_path_factory.mktemp('dist')
     cfg = tiny_config(tmp_path, tiny_data, extra=(
         "custom_imports = dict(imports=['odconv_mmdet', 'dump_weights_hook'], allow_failed_imports=False)\n"
-        "custom_hooks = [dict(type='ODConvTemperatureHook', init_temperature=30, anneal_epochs=2),"
-        " dict(type='DumpWeightsHook')]\n"), batch_size=2)
+        "custom_hooks = [dict(type='ODConvTemperatureHook', init_temperature=30, anneal_epochs=2,"
+        " attention_stats_interval=2), dict(type='DumpWeightsHook')]\n"), batch_size=2)
     work = tmp_path / 'work'
     result = dist_tool('dist_train.sh', cfg, 2, '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=1')
     return cfg, work, result
@@ -151,7 +151,15 @@ def test_two_process_gloo_training_keeps_ranks_identical(two_process_training):
     # the log file was flushed and closed before the hard exit: its last record is there
     log_files = list(work.glob('*/*.log'))
     assert len(log_files) == 1
-    assert 'Saving checkpoint at 1 epochs' in log_files[0].read_text()
+    log = log_files[0].read_text()
+    assert 'Saving checkpoint at 1 epochs' in log
+    # attention statistics every 2nd iteration, per stage, through the DDP wrapper
+    for stage in ('layer1', 'layer2', 'layer3', 'layer4'):
+        for key in ('kernel_entropy', 'channel_spread', 'filter_spread'):
+            values = [float(v) for v in re.findall(rf'odconv_attention/backbone\.{stage}/{key}: ([0-9.]+)', log)]
+            assert values, (stage, key)
+            if key == 'kernel_entropy':
+                assert all(0 <= v <= 1.3863 for v in values)
 
 
 def test_two_process_test_tool_exits_zero_on_every_rank(two_process_training, tmp_path):
@@ -213,6 +221,55 @@ def test_slurm_train_script_builds_mmdets_srun_command(tmp_path):
                            f'PYTHONPATH={ROOT}:{ROOT / "tests"}{os.pathsep}{ROOT}']
     missing = run('bash', ROOT / 'tools' / 'slurm_train.sh', 'part', 'od', env=env)
     assert missing.returncode == 2 and 'usage:' in missing.stderr
+
+
+def test_test_tool_draws_every_image_into_show_dir(two_process_training, tmp_path, tiny_data):
+    cfg, work, trained = two_process_training
+    assert_every_rank_exited_cleanly(trained)
+    result = tool('test.py', cfg, work / 'epoch_1.pth', '--work-dir', tmp_path, '--show-dir', 'pictures')
+    assert result.returncode == 0, result.stderr[-3000:]
+    # mmdet's convention: relative to WORK_DIR/TIMESTAMP; one picture per val image, named as it
+    pictures = list(tmp_path.glob('*/pictures/*'))
+    val_images = json.loads((tiny_data / 'annotations' / 'val.json').read_text())['images']
+    assert sorted(p.name for p in pictures) == sorted(Path(i['file_name']).name for i in val_images)
+    assert f'pictures: {pictures[0].parent}' in result.stdout
+    import cv2
+    picture = cv2.imread(str(pictures[0]))
+    assert picture is not None and picture.shape[2] == 3 and picture.shape[0] > 0
+
+
+def test_test_tool_show_without_a_display_says_so(two_process_training, tmp_path):
+    cfg, work, _ = two_process_training
+    env = dict(os.environ, PYTHONPATH=f'{ROOT / "tests"}{os.pathsep}{ROOT}')
+    env.pop('DISPLAY', None)
+    result = subprocess.run([sys.executable, str(ROOT / 'tools' / 'test.py'), str(cfg), str(work / 'epoch_1.pth'),
+                             '--work-dir', str(tmp_path), '--show'], capture_output=True, text=True, cwd=ROOT,
+                            env=env, timeout=300)
+    assert result.returncode == 2
+    assert '--show needs a display' in result.stderr and '--show-dir' in result.stderr
+
+
+def test_draw_attention_writes_a_picture_and_the_values(two_process_training, tmp_path, tiny_data):
+    cfg, work, trained = two_process_training
+    assert_every_rank_exited_cleanly(trained)
+    image = sorted((tiny_data / 'val').glob('*.png'))[0]
+    out, values = tmp_path / 'attention.png', tmp_path / 'attention.json'
+    result = tool('draw_attention.py', cfg, work / 'epoch_1.pth', image, '--out', out, '--json', values)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(values.read_text())
+    # the checkpoint's temperature: the hook annealed 30 -> 1 over 2 epochs; after 1 epoch of
+    # 4 iterations (of 8) T = 1 + 29 * 4 / 8
+    assert data['temperature'] == pytest.approx(15.5)
+    layers = data['layers']
+    assert len(layers) == 16  # ODResNet-18: two 3x3 ODConvs in each of 8 blocks
+    for name, v in layers.items():
+        assert name.startswith('backbone.layer')
+        assert len(v['kernel']) == 4 and sum(v['kernel']) == pytest.approx(1.0, abs=1e-5)
+        assert len(v['spatial']) == 3 and all(0 < a < 1 for row in v['spatial'] for a in row)
+    import cv2
+    picture = cv2.imread(str(out))
+    assert picture is not None and picture.shape[0] > 300 and picture.shape[1] > 300
+    assert f'16 ODConv layers at T = 15.5; saved {out}' in result.stdout
 
 
 FAILING_RANK = ("custom_imports = dict(imports=['odconv_mmdet', 'fail_on_rank_hook'], allow_failed_imports=False)\n"

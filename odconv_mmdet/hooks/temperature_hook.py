@@ -6,6 +6,7 @@ from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
 from ..layers.odconv import odconv_layers, set_temperature
+from .attention_stats import AttentionRecorder
 
 
 def annealed_temperature(cur_iter, total_iters, init_temperature):
@@ -30,11 +31,16 @@ class ODConvTemperatureHook(Hook):
     * The temperature in force is written to each checkpoint's ``meta['odconv_temperature']``;
       ``tools/test.py`` on that checkpoint evaluates at that temperature.
     * Layers are found through ``model.modules()``, so (MM)DistributedDataParallel wrappers work.
+    * ``attention_stats_interval=N`` also records, every N training iterations, the attentions
+      of that iteration's forward pass and logs per-stage statistics (attention_stats.py) as
+      ``odconv_attention/<stage>/kernel_entropy``, ``.../channel_spread`` and
+      ``.../filter_spread``: is the attention still input-dependent, or has it collapsed? Use a
+      multiple of the logger's interval, so each logged line shows fresh values.
     """
 
     priority = 'NORMAL'
 
-    def __init__(self, init_temperature=30.0, anneal_epochs=None, anneal_iters=None):
+    def __init__(self, init_temperature=30.0, anneal_epochs=None, anneal_iters=None, attention_stats_interval=None):
         if isinstance(init_temperature, bool) or not isinstance(init_temperature, (int, float)) \
                 or not math.isfinite(init_temperature) or init_temperature < 1:
             raise ValueError(f'ODConvTemperatureHook: init_temperature must be a finite number >= 1, '
@@ -45,6 +51,12 @@ class ODConvTemperatureHook(Hook):
         for name, value in (('anneal_epochs', anneal_epochs), ('anneal_iters', anneal_iters)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise ValueError(f'ODConvTemperatureHook: {name} must be a positive integer, got {value!r}')
+        if attention_stats_interval is not None and (isinstance(attention_stats_interval, bool) or not isinstance(
+                attention_stats_interval, int) or attention_stats_interval <= 0):
+            raise ValueError('ODConvTemperatureHook: attention_stats_interval must be a positive integer or None, '
+                             f'got {attention_stats_interval!r}')
+        self.attention_stats_interval = attention_stats_interval
+        self._recorder = None
         self.init_temperature = float(init_temperature)
         self.anneal_epochs = anneal_epochs
         self.anneal_iters = anneal_iters
@@ -68,6 +80,21 @@ class ODConvTemperatureHook(Hook):
         temperature = annealed_temperature(runner.iter + 1, self.total_iters, self.init_temperature)
         self._apply(runner, temperature)
         runner.message_hub.update_scalar('train/odconv_temperature', temperature)
+        if self._recorder is not None:  # the last iteration raised before after_train_iter
+            self._recorder.__exit__(None, None, None)
+            self._recorder = None
+        interval = self.attention_stats_interval
+        if interval is not None and (runner.iter + 1) % interval == 0:
+            self._recorder = AttentionRecorder(runner.model).__enter__()
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self._recorder is None:
+            return
+        recorder, self._recorder = self._recorder, None
+        recorder.__exit__(None, None, None)
+        for stage, values in recorder.statistics().items():
+            for key, value in values.items():
+                runner.message_hub.update_scalar(f'train/odconv_attention/{stage}/{key}', value)
 
     def before_val(self, runner):
         # runner.iter iterations are done: the schedule's value is that of the last one.
