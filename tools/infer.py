@@ -22,13 +22,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import odconv_mmdet  # noqa: F401
-    from odconv_mmdet.utils.checks import UserInputError, check_file, load_config
+    from odconv_mmdet.utils.checks import UserInputError, load_image_tool_inputs
     try:
-        cfg = load_config(args.config)
-        check_file(args.checkpoint, 'checkpoint')
-        check_file(args.image, 'image')
-        if not args.out.lower().endswith('.png'):
-            raise UserInputError(f'--out must name a .png file, got {args.out}')
+        cfg = load_image_tool_inputs(args.config, args.checkpoint, args.image, args.out)
     except UserInputError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

@@ -263,7 +263,7 @@ class ODConv2d(nn.Module):
     def temperature(self) -> float:
         return self.attention.temperature
 
-    def _apply(self, fn, recurse=True):
+    def _apply(self, fn, *args, **kwargs):  # (torch < 2.1 has no `recurse` argument)
         """Converts the 5-D kernel stack as K*out 4-D kernels, so that
         ``model.to(memory_format=torch.channels_last)`` (which refuses 5-D tensors) works. The
         stack keeps its official [K, out, in/g, k, k] shape and stays contiguous: it is never
@@ -273,7 +273,7 @@ class ODConv2d(nn.Module):
             if t.dim() != 5:
                 return fn(t)
             return fn(t.flatten(0, 1)).contiguous().view(t.shape)
-        return super()._apply(fn_on_kernel_stack, recurse)
+        return super()._apply(fn_on_kernel_stack, *args, **kwargs)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):

@@ -14,6 +14,16 @@ def check_file(path, what):
         raise UserInputError(f'{what} not found: {path}')
 
 
+def load_image_tool_inputs(config, checkpoint, image, out_png):
+    """The config, after checking what a tool drawing one image's results into a PNG is given."""
+    cfg = load_config(config)
+    check_file(checkpoint, 'checkpoint')
+    check_file(image, 'image')
+    if not out_png.lower().endswith('.png'):
+        raise UserInputError(f'--out must name a .png file, got {out_png}')
+    return cfg
+
+
 def _datasets(cfg):
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(name)
