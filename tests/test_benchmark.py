@@ -17,7 +17,7 @@ def run(*args):
 def test_benchmark_writes_table_and_json(tmp_path):
     out = tmp_path / 'bench' / 'result.json'
     result = run('--scale', '0.08', '--batches', '1', '2', '--kernel-nums', '1', '4', '--stages', '3', '4',
-                 '--repeats', '1', '--out', out)
+                 '--repeats', '1', '--detector-batch', '2', '--detector-size', '64', '--out', out)
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(out.read_text())
     assert data['detection_input'] == [64, 96]
@@ -40,7 +40,12 @@ def test_benchmark_writes_table_and_json(tmp_path):
     assert backbone['train_ms'].keys() == {'resnet50', 'odresnet50_k4'}
     assert backbone['train_ratio'] == pytest.approx(
         backbone['train_ms']['odresnet50_k4'] / backbone['train_ms']['resnet50'])
-    assert 'Layer summary' in result.stdout and 'Backbone' in result.stdout
+    detector = data['detector']
+    assert detector['batch'] == 2 and detector['input_size'] == [64, 64]
+    assert list(detector['train_ms']) == ['faster-rcnn_odr18-k4_fpn_shapes', 'faster-rcnn_r18_fpn_shapes']
+    assert detector['train_ratio'] == pytest.approx(
+        detector['train_ms']['faster-rcnn_odr18-k4_fpn_shapes'] / detector['train_ms']['faster-rcnn_r18_fpn_shapes'])
+    assert 'Layer summary' in result.stdout and 'Backbone' in result.stdout and 'Detector train step' in result.stdout
 
 
 def test_benchmark_rejects_bad_arguments(tmp_path):
@@ -48,4 +53,6 @@ def test_benchmark_rejects_bad_arguments(tmp_path):
     assert result.returncode == 2 and '--stages are 1 to 4' in result.stderr
     result = run('--device', 'cuda', '--out', tmp_path / 'x.json')
     assert result.returncode == 2 and 'no CUDA device' in result.stderr
+    result = run('--detector-configs', tmp_path / 'none.py', tmp_path / 'none2.py', '--out', tmp_path / 'x.json')
+    assert result.returncode == 2 and 'none.py not found' in result.stderr
     assert not (tmp_path / 'x.json').exists()

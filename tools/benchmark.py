@@ -12,6 +12,9 @@ Prints a table and writes JSON. Two parts:
   sum(output); inference = forward under no_grad in eval mode.
 * backbone: ODResNet-50 (K = --backbone-k) against mmdet's ResNet-50 (needs mmdet), train
   step and batch-1 inference.
+* detector: the train step (losses + backward) of two detector configs on the same synthetic
+  batch, by default the shapes Faster R-CNN with ODResNet-18 K=4 against its static ResNet-18
+  twin (needs mmdet).
 
 Outputs, input gradients and weight gradients of ``odconv`` and ``official`` are compared
 (relative norm of the difference) in float32 as timed and in float64, where only a
@@ -39,7 +42,8 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 from odconv_mmdet.layers.odconv import ODConv2d  # noqa: E402
 from odconv_mmdet.utils.io import write_atomically  # noqa: E402
 from official_odconv import OfficialODConv2d  # noqa: E402  (beside this script)
@@ -225,6 +229,52 @@ def bench_backbone(kernel_num, size, train_batch, repeats, device):
                 peak_memory_ratio=memory[1] / memory[0])
 
 
+def synthetic_detection_batch(batch, size, num_classes, seed=0):
+    """A batch as a detector's train step takes it: uint8 images and 3 random boxes each."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    gen = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for _ in range(batch):
+        inputs.append(torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=gen))
+        corners = torch.rand(3, 2, 2, generator=gen) * size
+        boxes = torch.cat([corners.min(dim=1).values, corners.max(dim=1).values + 8], dim=1).clamp(max=size)
+        sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size), scale_factor=(1.0, 1.0),
+                                             pad_shape=(size, size)))
+        sample.gt_instances = InstanceData(bboxes=boxes, labels=torch.randint(0, num_classes, (3,), generator=gen))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def bench_detector(configs, batch, size, repeats, device):
+    """Train step (forward with losses + backward) of each config's detector on the same batch."""
+    try:
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+        from odconv_mmdet.utils.checks import load_config
+    except ImportError as err:
+        return dict(skipped=f'mmdet is not importable here ({err})')
+    register_all_modules(init_default_scope=False)
+    steps, names = [], []
+    for path in configs:
+        cfg = load_config(path)
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model).to(device)
+        model.train()
+        num_classes = cfg.model.roi_head.bbox_head.num_classes
+        data = model.data_preprocessor(synthetic_detection_batch(batch, size, num_classes), True)
+
+        def step(model=model, data=data):
+            model.zero_grad(set_to_none=True)
+            loss, _ = model.parse_losses(model.loss(data['inputs'], data['data_samples']))
+            loss.backward()
+        steps.append(step)
+        names.append(os.path.splitext(os.path.basename(path))[0])
+    times = interleaved_medians(steps, repeats, device)
+    return dict(configs=list(configs), batch=batch, input_size=[size, size],
+                train_ms=dict(zip(names, [t * 1e3 for t in times])), train_ratio=times[0] / times[1])
+
+
 def print_layer_header():
     print(f"{'layer':10} {'in>out':>10} {'k':>1} {'HxW':>7} {'B':>2} {'K':>1} | "
           f"{'train ms: static':>16} {'odconv':>8} {'official':>8} {'od/st':>6} {'off/od':>6} | "
@@ -254,7 +304,15 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
     parser.add_argument('--backbone-k', type=int, default=4)
     parser.add_argument('--backbone-train-batch', type=int, default=2)
+    parser.add_argument('--skip-layers', action='store_true')
     parser.add_argument('--skip-backbone', action='store_true')
+    parser.add_argument('--detector-configs', nargs=2, metavar=('ODCONV', 'STATIC'),
+                        default=[os.path.join(ROOT, 'configs', 'shapes', name) for name in
+                                 ('faster-rcnn_odr18-k4_fpn_shapes.py', 'faster-rcnn_r18_fpn_shapes.py')],
+                        help='two detector configs whose train steps are compared (ODConv first)')
+    parser.add_argument('--detector-batch', type=int, default=8)
+    parser.add_argument('--detector-size', type=int, default=128, help='square image side')
+    parser.add_argument('--skip-detector', action='store_true')
     args = parser.parse_args(argv)
     for name in ('batches', 'kernel_nums', 'stages'):
         if any(v < 1 for v in getattr(args, name)):
@@ -265,6 +323,12 @@ def parse_args(argv=None):
         parser.error('--scale must be > 0 and --repeats >= 1')
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         parser.error('--device cuda asked for, but torch sees no CUDA device')
+    if not args.skip_detector:
+        if args.detector_batch < 1 or args.detector_size < 32:
+            parser.error('--detector-batch must be >= 1 and --detector-size >= 32')
+        for path in args.detector_configs:
+            if not os.path.isfile(path):
+                parser.error(f'--detector-configs: {path} not found')
     return args
 
 
@@ -283,23 +347,27 @@ def main(argv=None):
     print(f'device {device} ({torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()}), '
           f'torch {torch.__version__}, threads {torch.get_num_threads()}, detection input {input_size[0]}x{input_size[1]}')
     rows = []
-    print_layer_header()
-    for kernel_num in args.kernel_nums:
-        for batch in args.batches:
-            for shape in shapes:
-                rows.append(bench_layer(*shape, batch, kernel_num, args.repeats, device))
-                print_layer_row(rows[-1])
+    if not args.skip_layers:
+        print_layer_header()
+        for kernel_num in args.kernel_nums:
+            for batch in args.batches:
+                for shape in shapes:
+                    rows.append(bench_layer(*shape, batch, kernel_num, args.repeats, device))
+                    print_layer_row(rows[-1])
     summary = summarize_layers(rows)
     backbone = None if args.skip_backbone else bench_backbone(
         args.backbone_k, input_size, args.backbone_train_batch, args.repeats, device)
+    detector = None if args.skip_detector else bench_detector(
+        args.detector_configs, args.detector_batch, args.detector_size, args.repeats, device)
     result = dict(device=str(device), torch=torch.__version__, threads=torch.get_num_threads(),
                   detection_input=list(input_size), repeats=args.repeats, layers=rows,
-                  layer_summary=summary, backbone=backbone)
+                  layer_summary=summary, backbone=backbone, detector=detector)
     def write_json(path):
         with open(path, 'w') as f:
             json.dump(result, f, indent=1)
     write_atomically(args.out, write_json)
-    print('\nLayer summary (geometric means over shapes, batches and K):')
+    if summary:
+        print('\nLayer summary (geometric means over shapes, batches and K):')
     def fmt(value):
         return 'n/a' if value is None else f'{value:.2f}'
     for key, s in summary.items():
@@ -319,6 +387,13 @@ def main(argv=None):
                   + f"  ratio {backbone['train_ratio']:.2f}; inference batch 1 "
                   + '  '.join(f'{n} {t:.0f} ms' for n, t in backbone['infer_b1_ms'].items())
                   + f"  ratio {backbone['infer_b1_ratio']:.2f}; peak memory ratio {backbone['peak_memory_ratio']:.2f}")
+    if detector is not None:
+        if 'skipped' in detector:
+            print(f"Detector: skipped: {detector['skipped']}")
+        else:
+            print(f"Detector train step (batch {detector['batch']}, {args.detector_size}x{args.detector_size}): "
+                  + '  '.join(f'{n} {t:.0f} ms' for n, t in detector['train_ms'].items())
+                  + f"  ratio {detector['train_ratio']:.2f}")
     print(f'JSON written to {args.out}')
 
 

@@ -179,7 +179,7 @@ def main(argv=None):
     result['numerics'] = check_numerics(device, 6 if args.tiny else 12)
     print(f"numerics: {sum(r['ok'] for r in result['numerics'])}/{len(result['numerics'])} pass "
           f'({time.time() - started:.0f} s)', flush=True)
-    layer_args = ['--device', args.device, '--kernel-nums', '1', '4', '--skip-backbone']
+    layer_args = ['--device', args.device, '--kernel-nums', '1', '4', '--skip-backbone', '--skip-detector']
     layer_args += ['--scale', '0.08', '--stages', '4', '--repeats', '1'] if args.tiny else ['--scale', '1.0',
                                                                                            '--repeats', '10']
     result['layer_batches'] = {}
