@@ -271,7 +271,8 @@ def bench_detector(configs, batch, size, repeats, device):
         steps.append(step)
         names.append(os.path.splitext(os.path.basename(path))[0])
     times = interleaved_medians(steps, repeats, device)
-    return dict(configs=list(configs), batch=batch, input_size=[size, size],
+    return dict(configs=[os.path.relpath(os.path.abspath(c), ROOT) for c in configs], batch=batch,
+                input_size=[size, size],
                 train_ms=dict(zip(names, [t * 1e3 for t in times])), train_ratio=times[0] / times[1])
 
 
