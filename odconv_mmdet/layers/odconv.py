@@ -464,9 +464,7 @@ class ODConv2d(nn.Module):
         weight = weight.reshape(weight.size(0), self.groups, self.out_channels // self.groups,
                                 self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1])
         out = torch.matmul(weight, self._columns(x))  # a shared [1, ...] kernel broadcasts
-        if torch.jit.is_tracing():  # sizes from shapes (see _columns)
-            return out.reshape(out.size(0), self.out_channels, out_h, out_w)
-        return out.view(x.size(0), self.out_channels, out_h, out_w)
+        return out.view(out.size(0), self.out_channels, out_h, out_w)  # the batch from a shape (see _columns)
 
     def _flat_spatial(self, spatial: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """The spatial attention [B, k, k] as [B, T] per-tap factors (T = k*k)."""

@@ -50,16 +50,15 @@ def count_madds(model: nn.Module, run: Callable[[], object]) -> Dict[str, int]:
     """MAdds per component (see the module docstring) of ``run()``, a forward pass of ``model``
     (or of part of it), counted with forward hooks."""
     counts: Dict[str, int] = defaultdict(int)
-    odconvs = [m for m in model.modules() if _is_odconv(m)]
-    odconv_ids = {id(m) for m in odconvs}
-    inside_odconv = {id(sub) for m in odconvs for sub in m.modules()} - odconv_ids  # its attention convs
+    # (ODConv's attention applies its 1x1 convs' weights as linear maps: their hooks never fire)
+    odconv_ids = {id(m) for m in model.modules() if _is_odconv(m)}
 
     def hook(module, inputs, output):
         x = inputs[0]
         if id(module) in odconv_ids:
             for key, value in _odconv_madds(module, x, output).items():
                 counts[key] += value
-        elif isinstance(module, nn.Conv2d) and id(module) not in inside_odconv:
+        elif isinstance(module, nn.Conv2d):
             kh, kw = module.kernel_size
             counts['static_conv'] += output.numel() * (module.in_channels // module.groups) * kh * kw
         elif isinstance(module, nn.Linear):
