@@ -56,3 +56,38 @@ def test_benchmark_rejects_bad_arguments(tmp_path):
     result = run('--detector-configs', tmp_path / 'none.py', tmp_path / 'none2.py', '--out', tmp_path / 'x.json')
     assert result.returncode == 2 and 'none.py not found' in result.stderr
     assert not (tmp_path / 'x.json').exists()
+
+
+def run_tool(name, *args):
+    return subprocess.run([sys.executable, str(ROOT / 'tools' / name), *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_benchmark_paths_on_the_main_job_backbone(tmp_path):
+    out = tmp_path / 'paths.json'
+    result = run_tool('benchmark_paths.py', '--net', 'shapes-r18', '--batches', '2', '--kernel-nums', '4',
+                      '--stages', '3', '4', '--repeats', '1', '--out', out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data['net'] == 'shapes-r18' and data['detection_input'] == [128, 128]
+    assert [(r['in_channels'], r['height'], r['batch'], r['kernel_num']) for r in data['rows']] == [
+        (128, 8, 2, 4), (256, 4, 2, 4)]
+    for r in data['rows']:
+        assert set(r['train_ms']) == {'per_sample', 'batched_matmul', 'expanded', 'auto'}
+        assert r['fastest_train'] in r['train_ms'] and r['train_auto_over_fastest'] > 0
+    assert 'auto / fastest formulation' in result.stdout
+
+
+def test_benchmark_columns_writes_ratios_by_width(tmp_path):
+    out = tmp_path / 'columns.json'
+    result = run_tool('benchmark_columns.py', '--cases', '2,4,5', '1,3,8', '--repeats', '1', '--out', out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert [(r['batch'], r['channels'], r['width']) for r in data['rows']] == [(2, 4, 5), (1, 3, 8)]
+    for r in data['rows']:
+        assert r['unfold_over_copies'] == pytest.approx(r['columns_ms']['unfold'] / r['columns_ms']['tap_copies'])
+        assert r['fold_over_copies'] == pytest.approx(r['fold_ms']['fold'] / r['fold_ms']['tap_copies'])
+    assert set(data['by_width']) == {'5', '8'}
+    result = run_tool('benchmark_columns.py', '--cases', '2,4', '--out', tmp_path / 'bad.json')
+    assert result.returncode == 2 and 'batch,channels,width triples' in result.stderr
+    assert not (tmp_path / 'bad.json').exists()

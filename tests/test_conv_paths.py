@@ -4,8 +4,11 @@ import warnings
 import pytest
 import torch
 
-import odconv_mmdet.layers.mixed_kernel_matmul as mixed
-from odconv_mmdet.layers.mixed_kernel_matmul import MixedKernelMatmul
+import torch.nn.functional as F
+
+import odconv_mmdet.layers.mixed_kernel_conv as mixed
+from odconv_mmdet.layers.mixed_kernel_conv import MixedKernelConv
+from odconv_mmdet.layers.tap_columns import ConvGeometry
 from odconv_mmdet.layers.odconv import ODConv2d
 from reference_odconv import reference_odconv
 from test_odconv_layer import randomize
@@ -64,46 +67,61 @@ def test_every_formulation_gives_the_reference_numbers_and_the_same_gradients(na
             torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
 
 
+# (k, stride, padding, dilation, groups, H, W)
+LEAN_GEOMETRIES = {
+    '3x3': (3, 1, 1, 1, 2, 4, 3),
+    '3x3_stride2_dilated': (3, 2, 2, 2, 1, 7, 6),
+    '1x1': (1, 1, 0, 1, 2, 3, 2),
+    '1x1_stride2': (1, 2, 0, 1, 1, 5, 4),
+}
+
+
 @pytest.mark.parametrize('batch', [1, 5])
-@pytest.mark.parametrize('with_spatial', [True, False], ids=['3x3', '1x1'])
-def test_memory_lean_matmul_gradcheck_across_blocks(monkeypatch, batch, with_spatial):
+@pytest.mark.parametrize('geometry_name', list(LEAN_GEOMETRIES))
+def test_memory_lean_conv_gradcheck_across_blocks(monkeypatch, batch, geometry_name):
     # Tiny blocks: at batch 5 every loop crosses block boundaries (output channels one at a
-    # time; input columns 10 (3x3) or 2 (1x1) at a time). Batch 1 covers the outer-product
-    # weight gradient.
-    monkeypatch.setattr(mixed, 'CHUNK_FLOATS', 100 if with_spatial else 20)
+    # time; input columns a few at a time). Batch 1 covers the outer-product weight gradient.
+    k, stride, padding, dilation, groups, height, width = LEAN_GEOMETRIES[geometry_name]
+    taps = k * k
+    monkeypatch.setattr(mixed, 'CHUNK_FLOATS', 100 if taps > 1 else 20)
     gen = torch.Generator().manual_seed(0)
-    taps = 4 if with_spatial else 1
-    cols = torch.randn(batch, 2, 3 * taps, 6, dtype=torch.float64, generator=gen, requires_grad=True)
-    weight = torch.randn(3, 4, 3, taps, dtype=torch.float64, generator=gen, requires_grad=True)
-    kernel = torch.rand(batch, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    in_channels, out_channels, num_kernels = 3 * groups, 2 * groups, 3
+    x = torch.randn(batch, in_channels, height, width, dtype=torch.float64, generator=gen, requires_grad=True)
+    weight = torch.randn(num_kernels, out_channels, 3, taps, dtype=torch.float64, generator=gen,
+                         requires_grad=True)
+    kernel = torch.rand(batch, num_kernels, dtype=torch.float64, generator=gen, requires_grad=True)
     spatial = (torch.rand(batch, taps, dtype=torch.float64, generator=gen, requires_grad=True)
-               if with_spatial else None)
-    if batch == 5:
+               if taps > 1 else None)
+    if batch == 5 and taps > 1:
         assert mixed._block(2, batch * 3 * taps) == 1
-        assert mixed._block(3 * taps, batch * 2) == (10 if with_spatial else 2)
-    # against the plain formulation: per-sample kernels, then one matmul per group
+        assert mixed._block(3 * taps, batch * 2) == 10
+    # against F.conv2d, one sample at a time with its own kernel
     kernels = torch.einsum('bk,kocT->bocT', kernel, weight)
     if spatial is not None:
         kernels = kernels * spatial.view(batch, 1, 1, taps)
-    expected = torch.matmul(kernels.reshape(batch, 2, 2, 3 * taps), cols)
-    torch.testing.assert_close(MixedKernelMatmul.apply(cols, weight, kernel, spatial), expected,
-                               rtol=1e-12, atol=1e-12)
-    assert torch.autograd.gradcheck(MixedKernelMatmul.apply, (cols, weight, kernel, spatial))
+    kernels = kernels.view(batch, out_channels, 3, k, k)
+    expected = torch.cat([F.conv2d(x[b:b + 1], kernels[b], None, stride, padding, dilation, groups)
+                          for b in range(batch)])
+    geometry = ConvGeometry((k, k), (stride, stride), (padding, padding), (dilation, dilation))
+    out = MixedKernelConv.apply(x, weight, kernel, spatial, geometry, groups)
+    torch.testing.assert_close(out.view_as(expected), expected, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda *t: MixedKernelConv.apply(*t, geometry, groups),
+                                    (x, weight, kernel, spatial))
 
 
 def test_memory_lean_matmul_is_used_only_where_it_pays(monkeypatch):
     calls = []
-    real = mixed.MixedKernelMatmul.apply
-    monkeypatch.setattr(mixed.MixedKernelMatmul, 'apply', lambda *a: calls.append(1) or real(*a))
+    real = mixed.MixedKernelConv.apply
+    monkeypatch.setattr(mixed.MixedKernelConv, 'apply', lambda *a: calls.append(1) or real(*a))
     layer = ODConv2d(64, 64, 3, padding=1, kernel_num=4)
-    layer(torch.randn(2, 64, 5, 5)).sum().backward()  # kernels 36k floats > activations 1.6k
+    layer(torch.randn(2, 64, 4, 4)).sum().backward()  # kernels 36k floats > activations 1k
     assert calls == [1]
     with torch.no_grad():
-        layer(torch.randn(2, 64, 5, 5))  # inference too: kernels built block by block
+        layer(torch.randn(2, 64, 4, 4))  # inference too: kernels built block by block
     assert calls == [1, 1]
     layer(torch.randn(2, 64, 40, 40)).sum().backward()  # activations dominate: plain path
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        layer(torch.randn(2, 64, 5, 5))  # autocast casts only built-in ops: plain path
+        layer(torch.randn(2, 64, 4, 4))  # autocast casts only built-in ops: plain path
     assert calls == [1, 1]
 
 
@@ -119,7 +137,7 @@ def test_kernel_mixing_gradients(batch):
 def test_auto_choice_per_input():
     deep = ODConv2d(512, 512, 3, padding=1, kernel_num=4)
     assert deep._choose_path(torch.empty(1, 512, 10, 17)) == 'per_sample'  # batch 1: one plain conv
-    assert deep._choose_path(torch.empty(8, 512, 10, 17)) == 'batched_matmul'  # L=170 <= C/2
+    assert deep._choose_path(torch.empty(8, 512, 10, 17)) == 'batched_matmul'  # L=170 <= C/3
     assert deep._choose_path(torch.empty(8, 512, 4, 4)) == 'expanded'  # L*16 <= C
     high_res = ODConv2d(64, 64, 3, padding=1, kernel_num=4)
     assert high_res._choose_path(torch.empty(8, 64, 80, 136)) == 'per_sample'
@@ -130,7 +148,7 @@ def test_auto_choice_per_input():
     assert pointwise._choose_path(torch.empty(1, 64, 80, 136)) == 'batched_matmul'  # 1x1 at batch 1 too
     spatial_only = ODConv2d(512, 512, 3, padding=1, kernel_num=1)
     assert spatial_only._choose_path(torch.empty(1, 512, 10, 17)) == 'expanded'  # L <= C/3, K = 1
-    assert spatial_only._choose_path(torch.empty(8, 512, 14, 14)) == 'batched_matmul'  # C/3 < L <= C/2
+    assert spatial_only._choose_path(torch.empty(8, 512, 14, 14)) == 'per_sample'  # L > C/3
     traced_paths = []
     original = ODConv2d._choose_path
 
@@ -159,7 +177,7 @@ def test_every_formulation_trains_under_autocast(path):
     # bfloat16 autocast on the CPU, as --amp does on a GPU with float16.
     layer = ODConv2d(64, 64, 3, padding=1, kernel_num=4)  # big kernels, small input: lean matmul
     layer.conv_path = path
-    x = torch.randn(3, 64, 5, 5, requires_grad=True)
+    x = torch.randn(3, 64, 4, 4, requires_grad=True)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         out = layer(x)
     assert out.dtype == torch.bfloat16
@@ -173,7 +191,8 @@ def test_every_formulation_trains_under_autocast(path):
 # (in, out, k, K, groups, input shape) -> CPU choice; every case on 'cuda' is 'per_sample'
 # except traced graphs.
 POLICY_CASES = [
-    ((512, 512, 3, 4, 1), (8, 512, 10, 17), 'batched_matmul'),  # L = 170 <= C / 2
+    ((512, 512, 3, 4, 1), (8, 512, 10, 17), 'batched_matmul'),  # L = 170 <= C / 3
+    ((128, 128, 3, 4, 1), (8, 128, 8, 8), 'per_sample'),  # L = C / 2 (the main job's stage 3)
     ((512, 512, 3, 4, 1), (8, 512, 4, 4), 'expanded'),  # L * 16 <= C
     ((512, 512, 3, 4, 1), (1, 512, 4, 4), 'per_sample'),  # batch 1, K > 1: one plain conv
     ((512, 512, 3, 1, 1), (1, 512, 10, 17), 'expanded'),  # K == 1: L <= C / 3
@@ -209,3 +228,21 @@ def test_policy_custom_autograd_functions_only_on_the_cpu_without_autocast():
     assert not use_custom_autograd('cpu', autocast=True)
     assert not use_custom_autograd('cuda', autocast=False)
     assert not use_custom_autograd('cuda', autocast=True)
+
+
+def test_policy_tap_copies_on_the_cpu_for_wide_enough_outputs(monkeypatch):
+    from odconv_mmdet.layers import conv_path_policy as policy
+    width = policy.cpu_thresholds().tap_copy_width
+    assert policy.columns_by_tap_copies('cpu', False, width)
+    assert not policy.columns_by_tap_copies('cpu', False, width - 1)
+    assert not policy.columns_by_tap_copies('cpu', True, width)  # autocast
+    assert not policy.columns_by_tap_copies('cuda', False, width)
+    # the layer asks it per input: its columns' gradients come through TapColumns or F.unfold
+    calls = []
+    real = policy.columns_by_tap_copies
+    monkeypatch.setattr('odconv_mmdet.layers.odconv.columns_by_tap_copies',
+                        lambda *a: calls.append(a) or real(*a))
+    layer = ODConv2d(4, 4, 3, padding=1, kernel_num=1, conv_path='batched_matmul')
+    for out_width in (width - 1, width):
+        layer(torch.randn(2, 4, 5, out_width, requires_grad=True)).sum().backward()
+    assert calls == [('cpu', False, width - 1), ('cpu', False, width)]

@@ -50,7 +50,7 @@ def test_backbone_scripts_and_matches_eager(name):
         eager = net(x)
         net.load_state_dict(state)  # the scripted forward sees the same BN statistics
         for got, want in zip(scripted(x), eager):
-            # In training, eager mixes kernels through MixKernels / MixedKernelMatmul and the
+            # In training, eager mixes kernels through MixKernels / MixedKernelConv and the
             # script through torch.mm: float32 rounding differs (seen: 1.5e-5 on values ~1).
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
         assert len(scripted(x)) == len(eager)

@@ -7,6 +7,9 @@ process, and reports which formulation was fastest, what 'auto' picked, and how 
 than the fastest the pick was. Prints a table and writes JSON.
 
     python tools/benchmark_paths.py --out benchmarks/cpu-2core_paths.json
+
+``--net shapes-r18`` times instead the 3x3 convs of the main job's backbone (half-width
+ResNet-18, BasicBlock: 32 to 256 channels at 32x32 to 4x4 on its 128x128 images).
 """
 import argparse
 import json
@@ -58,10 +61,23 @@ def bench_case(name, cin, cout, k, h, w, batch, kernel_num, repeats, device):
     return row
 
 
+def shapes_r18_shapes():
+    """(name, in, out, k, H, W): the stride-1 3x3 convs of the main job's half-width ResNet-18
+    on 128x128 images (stage s: 32 * 2^(s-1) channels at 32 / 2^(s-1) pixels square)."""
+    shapes = []
+    for stage in range(1, 5):
+        c, size = 32 * 2 ** (stage - 1), 32 // 2 ** (stage - 1)
+        shapes.append((f's{stage}.conv2', c, c, 3, size, size))
+    return (128, 128), shapes
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', default='work_dirs/benchmark_paths.json')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--net', choices=['resnet50', 'shapes-r18'], default='resnet50',
+                        help="resnet50: bottleneck convs at a detection input scaled by --scale; "
+                             "shapes-r18: the main job's backbone convs")
     parser.add_argument('--scale', type=float, default=0.4)
     parser.add_argument('--batches', type=int, nargs='+', default=[1, 2, 8])
     parser.add_argument('--kernel-nums', type=int, nargs='+', default=[1, 4])
@@ -73,7 +89,7 @@ def main(argv=None):
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         parser.error('--device cuda asked for, but torch sees no CUDA device')
     device = torch.device(args.device)
-    input_size, shapes = layer_shapes(args.scale)
+    input_size, shapes = layer_shapes(args.scale) if args.net == 'resnet50' else shapes_r18_shapes()
     shapes = [s for s in shapes if int(s[0][1]) in args.stages]
     print(f'device {device} ({platform.processor() or platform.machine()}), torch {torch.__version__}, '
           f'threads {torch.get_num_threads()}, detection input {input_size[0]}x{input_size[1]}')
@@ -99,7 +115,7 @@ def main(argv=None):
         fastest_train_counts={p: sum(r['fastest_train'] == p for r in rows) for p in FORMULATIONS},
         fastest_infer_counts={p: sum(r['fastest_infer'] == p for r in rows) for p in FORMULATIONS})
     result = dict(device=str(device), torch=torch.__version__, threads=torch.get_num_threads(),
-                  detection_input=list(input_size), repeats=args.repeats, rows=rows, summary=summary)
+                  net=args.net, detection_input=list(input_size), repeats=args.repeats, rows=rows, summary=summary)
 
     def write_json(path):
         with open(path, 'w') as f:

@@ -27,10 +27,11 @@ class CpuThresholds(NamedTuple):
     expanded_k1: int  # 'expanded' with K == 1 (any kernel size) when C >= this * L
     expanded: int  # 'expanded' with K > 1 (at batch > 1) when C >= this * L
     batched_matmul: int  # 'batched_matmul' for k x k convs at batch > 1 when C >= this * L
+    tap_copy_width: int  # im2col by tap copies for outputs at least this wide (else F.unfold)
 
 
 def cpu_thresholds() -> CpuThresholds:
-    return CpuThresholds(3, 16, 2)
+    return CpuThresholds(3, 16, 3, 6)
 
 
 def choose_conv_path(device_type: str, traced: bool, batch: int, in_channels: int, kernel_size: int,
@@ -56,8 +57,15 @@ def choose_conv_path(device_type: str, traced: bool, batch: int, in_channels: in
     return 'per_sample'
 
 
+def columns_by_tap_copies(device_type: str, autocast: bool, out_width: int) -> bool:
+    """im2col (and its adjoint) as one strided copy per kernel tap (tap_columns.py, a custom
+    autograd function) rather than F.unfold / F.fold: on a CPU, where the output rows are long
+    enough for each copy to move contiguous runs."""
+    return use_custom_autograd(device_type, autocast) and out_width >= cpu_thresholds().tap_copy_width
+
+
 def use_custom_autograd(device_type: str, autocast: bool) -> bool:
-    """MixedKernelMatmul / MixKernels (kernels mixed block by block, rebuilt in backward): CPU
+    """MixedKernelConv / MixKernels (kernels mixed block by block, rebuilt in backward): CPU
     only, where they were measured; never under autocast, whose per-op casts a custom
     autograd function does not get."""
     return device_type == 'cpu' and not autocast

@@ -23,8 +23,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
-from .conv_path_policy import choose_conv_path, use_custom_autograd
-from .mixed_kernel_matmul import MixedKernelMatmul, MixKernels, scale_taps
+from .conv_path_policy import choose_conv_path, columns_by_tap_copies, use_custom_autograd
+from .mixed_kernel_conv import MixedKernelConv, MixKernels
+from .tap_columns import ConvGeometry, TapColumns, scale_taps, tap_views
 from .static_inflation import inflate_static_weight, is_static_weight, static_equivalent_attention
 
 ATTENTION_NORMS = ('BN', 'GN', 'none')
@@ -345,7 +346,7 @@ class ODConv2d(nn.Module):
 
     @torch.jit.unused
     def _lean_matmul_pays(self, x: torch.Tensor, out_positions: int) -> bool:
-        """MixedKernelMatmul for per-sample kernels that outweigh the activations, i.e. where
+        """MixedKernelConv for per-sample kernels that outweigh the activations, i.e. where
         the attentions are not folded into the kernels anyway: in training it keeps no
         per-sample kernels for backward; in inference too it builds them block by block
         instead of all B at once. Where the policy allows custom autograd functions."""
@@ -425,37 +426,49 @@ class ODConv2d(nn.Module):
                        self.stride, self.padding, self.dilation, self.groups * batch)
         return out.view(batch, self.out_channels, out.size(-2), out.size(-1))
 
-    def _columns(self, x: torch.Tensor) -> torch.Tensor:
-        """im2col as [B, g, in/g * k*k, L]. A 1x1 conv needs none: its columns are the
-        (strided) input itself. Every size comes from a tensor's shape, and while the graph is
-        traced the columns are tap slices instead of unfold: so an exported graph reshapes with
-        no -1, which onnxruntime cannot resolve for an empty batch."""
+    def _columns(self, x: torch.Tensor, spatial: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """im2col as [B, g, in/g * k*k, L], each tap's rows scaled by ``spatial`` [B, k*k] if
+        given. A 1x1 conv needs none: its columns are the (strided) input itself. TorchScript
+        and traced graphs stack tap slices, every size taken from a tensor's shape, so an
+        exported graph reshapes with no -1, which onnxruntime cannot resolve for an empty
+        batch. Eager mode takes TapColumns where the policy allows custom autograd functions
+        (tap_columns.py), else F.unfold."""
         g = self.groups
         kh, kw = self.kernel_size
         if kh == 1 and kw == 1 and self.padding == (0, 0):
             if self.stride != (1, 1):
                 x = x[:, :, ::self.stride[0], ::self.stride[1]]
             batch, channels, height, width = x.shape
-            return x.reshape(batch, g, channels // g, height * width)
-        if torch.jit.is_tracing():
+            return scale_taps(x.reshape(batch, g, channels // g, height * width), spatial, 1)
+        if torch.jit.is_scripting() or torch.jit.is_tracing():
             taps = self._tap_slices(x)  # [B, C, k*k, out_h, out_w]
             batch, channels, num_taps, out_h, out_w = taps.shape
-            return taps.reshape(batch, g, channels // g * num_taps, out_h * out_w)
-        out_h, out_w = self._output_hw(x)
-        cols = F.unfold(x, (kh, kw), self.dilation, self.padding, self.stride)
-        return cols.view(x.size(0), g, self.in_channels // g * kh * kw, out_h * out_w)
+            cols = taps.reshape(batch, g, channels // g * num_taps, out_h * out_w)
+        elif self._custom_autograd(x):
+            return self._eager_tap_columns(x, spatial).view(x.size(0), g, self.in_channels // g * kh * kw, -1)
+        else:
+            cols = F.unfold(x, (kh, kw), self.dilation, self.padding, self.stride)
+            cols = cols.view(x.size(0), g, self.in_channels // g * kh * kw, cols.size(2))
+        return scale_taps(cols, spatial, kh * kw)
+
+    @torch.jit.unused
+    def _custom_autograd(self, x: torch.Tensor) -> bool:
+        return use_custom_autograd(x.device.type, _autocast_enabled(x.device.type))
+
+    @torch.jit.unused
+    def _geometry(self, x: torch.Tensor) -> ConvGeometry:
+        """This conv's geometry for an input x, with the policy's choice of im2col for it."""
+        device_type = x.device.type
+        tap_copies = columns_by_tap_copies(device_type, _autocast_enabled(device_type), self._output_hw(x)[1])
+        return ConvGeometry(self.kernel_size, self.stride, self.padding, self.dilation, tap_copies)
+
+    @torch.jit.unused
+    def _eager_tap_columns(self, x: torch.Tensor, spatial: Optional[torch.Tensor]) -> torch.Tensor:
+        return TapColumns.apply(x, spatial, self._geometry(x))
 
     def _tap_slices(self, x: torch.Tensor) -> torch.Tensor:
-        """unfold's columns as [B, C, k*k, out_h, out_w]: one strided slice of the padded input
-        per kernel tap (tap (i, j) starts at i*d and stops (k-1-i)*d before the end)."""
-        (kh, kw), (ph, pw), (sh, sw), (dh, dw) = self.kernel_size, self.padding, self.stride, self.dilation
-        x = F.pad(x, [pw, pw, ph, ph])
-        height, width = x.size(2), x.size(3)
-        taps = []
-        for i in range(kh):
-            for j in range(kw):
-                taps.append(x[:, :, i * dh:height - (kh - 1 - i) * dh:sh, j * dw:width - (kw - 1 - j) * dw:sw])
-        return torch.stack(taps, dim=2)
+        """unfold's columns as [B, C, k*k, out_h, out_w], stacked from tap slices."""
+        return torch.stack(tap_views(x, self.kernel_size, self.padding, self.stride, self.dilation), dim=2)
 
     def _batched_matmul_conv(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """im2col + one batched matmul of the per-sample kernels [B, out, in/g*k*k] with the
@@ -473,12 +486,13 @@ class ODConv2d(nn.Module):
     @torch.jit.unused
     def _lean_batched_matmul_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
                                   kernel: torch.Tensor) -> torch.Tensor:
-        """The batched-matmul formulation through MixedKernelMatmul: same numbers, but the
-        per-sample kernels are built block by block (and rebuilt in backward), never all at once."""
+        """The batched-matmul formulation through MixedKernelConv: same numbers, but the
+        per-sample kernels are built block by block (and rebuilt in backward), never all at
+        once, and backward keeps the input instead of its columns."""
         out_h, out_w = self._output_hw(x)
         kh, kw = self.kernel_size
         weight = self.weight.view(self.kernel_num, self.out_channels, self.in_channels // self.groups, kh * kw)
-        out = MixedKernelMatmul.apply(self._columns(x), weight, kernel, self._flat_spatial(spatial))
+        out = MixedKernelConv.apply(x, weight, kernel, self._flat_spatial(spatial), self._geometry(x), self.groups)
         return out.view(x.size(0), self.out_channels, out_h, out_w)
 
     def _expanded_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
@@ -489,7 +503,7 @@ class ODConv2d(nn.Module):
         batch = x.size(0)
         kh, kw = self.kernel_size
         out_h, out_w = self._output_hw(x)
-        cols = scale_taps(self._columns(x), self._flat_spatial(spatial), kh * kw)  # [B, 1, C*k*k, L]
+        cols = self._columns(x, self._flat_spatial(spatial))  # [B, 1, C*k*k, L]
         positions = cols.size(3)
         cols = cols[:, 0].transpose(0, 1).reshape(self.in_channels * kh * kw, batch * positions)
         out = torch.mm(self.weight.view(self.kernel_num * self.out_channels, -1), cols)
