@@ -76,6 +76,14 @@ def test_benchmark_paths_on_the_main_job_backbone(tmp_path):
         assert set(r['train_ms']) == {'per_sample', 'batched_matmul', 'expanded', 'auto'}
         assert r['fastest_train'] in r['train_ms'] and r['train_auto_over_fastest'] > 0
     assert 'auto / fastest formulation' in result.stdout
+    picks = data['summary']['train_by_pick']
+    assert sum(p['cases'] for p in picks.values()) == 2
+    for pick, p in picks.items():
+        assert set(p['other_over_pick']) == {'per_sample', 'batched_matmul', 'expanded'} - {pick}
+    summary = run_tool('benchmark_paths.py', '--summarize', out)
+    assert summary.returncode == 0 and 'by auto pick, train' in summary.stdout
+    bad = run_tool('benchmark_paths.py', '--summarize', tmp_path / 'missing.json')
+    assert bad.returncode == 2 and 'not a JSON written by this tool' in bad.stderr
 
 
 def test_benchmark_columns_writes_ratios_by_width(tmp_path):
@@ -91,3 +99,19 @@ def test_benchmark_columns_writes_ratios_by_width(tmp_path):
     result = run_tool('benchmark_columns.py', '--cases', '2,4', '--out', tmp_path / 'bad.json')
     assert result.returncode == 2 and 'batch,channels,width triples' in result.stderr
     assert not (tmp_path / 'bad.json').exists()
+
+
+def test_benchmark_kept_kernels_times_both_answers(tmp_path):
+    out = tmp_path / 'kept.json'
+    result = run_tool('benchmark_kept_kernels.py', '--scale', '0.08', '--batches', '2', '5', '--repeats', '1',
+                      '--out', out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert [(r['name'], r['batch'], r['policy_keeps']) for r in data['rows']] == [
+        ('s4.conv1', 2, True), ('s4.conv2', 2, True), ('s4.conv3', 2, True),
+        ('s4.conv1', 5, False), ('s4.conv2', 5, False), ('s4.conv3', 5, False)]
+    for r in data['rows']:
+        assert r['kept_over_remixed'] == pytest.approx(r['train_ms']['kept'] / r['train_ms']['remixed'])
+    assert set(data['kept_over_remixed_by_batch']) == {'2', '5'}
+    result = run_tool('benchmark_kept_kernels.py', '--kernel-num', '1', '--out', tmp_path / 'bad.json')
+    assert result.returncode == 2 and '--kernel-num >= 2' in result.stderr

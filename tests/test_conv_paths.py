@@ -246,3 +246,22 @@ def test_policy_tap_copies_on_the_cpu_for_wide_enough_outputs(monkeypatch):
     for out_width in (width - 1, width):
         layer(torch.randn(2, 4, 5, out_width, requires_grad=True)).sum().backward()
     assert calls == [('cpu', False, width - 1), ('cpu', False, width)]
+
+
+def test_policy_keeps_per_sample_kernels_up_to_batch_k(monkeypatch):
+    from odconv_mmdet.layers.conv_path_policy import keep_per_sample_kernels
+    assert keep_per_sample_kernels(4, 4) and keep_per_sample_kernels(1, 2)
+    assert not keep_per_sample_kernels(5, 4)
+    # the lean conv asks it, and gives the same gradients either way
+    layer = ODConv2d(32, 32, 3, padding=1, kernel_num=4).double()
+    x = torch.randn(3, 32, 3, 3, dtype=torch.float64, requires_grad=True)
+    grads, asked = [], []
+    for keep in (True, False):
+        monkeypatch.setattr(mixed, 'keep_per_sample_kernels', lambda batch, k: asked.append((batch, k)) or keep)
+        layer.zero_grad()
+        x.grad = None
+        layer(x).square().sum().backward()
+        grads.append((x.grad, layer.weight.grad.clone()))
+    assert asked == [(3, 4), (3, 4)]
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

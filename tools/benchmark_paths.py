@@ -61,6 +61,29 @@ def bench_case(name, cin, cout, k, h, w, batch, kernel_num, repeats, device):
     return row
 
 
+def pick_summary(rows, part):
+    """Per formulation that 'auto' picked: over its cases, the geometric mean of every other
+    formulation's time over the pick's, and in how many of them the pick was the fastest."""
+    summary = {}
+    for pick in FORMULATIONS:
+        cases = [r for r in rows if r[f'auto_{part}'] == pick]
+        if not cases:
+            continue
+        others = {other: geomean(r[f'{part}_ms'][other] / r[f'{part}_ms'][pick] for r in cases)
+                  for other in FORMULATIONS if other != pick}
+        summary[pick] = dict(cases=len(cases), pick_fastest=sum(r[f'fastest_{part}'] == pick for r in cases),
+                             other_over_pick=others)
+    return summary
+
+
+def print_pick_summary(result):
+    for part, label in (('train', 'train'), ('infer', 'inference')):
+        print(f'by auto pick, {label}: other formulation / pick (geometric mean), pick fastest in')
+        for pick, s in pick_summary(result['rows'], part).items():
+            others = ', '.join(f'{o} {v:.2f}' for o, v in s['other_over_pick'].items())
+            print(f"  {pick:>14}: {others}; fastest in {s['pick_fastest']}/{s['cases']}")
+
+
 def shapes_r18_shapes():
     """(name, in, out, k, H, W): the stride-1 3x3 convs of the main job's half-width ResNet-18
     on 128x128 images (stage s: 32 * 2^(s-1) channels at 32 / 2^(s-1) pixels square)."""
@@ -83,7 +106,16 @@ def main(argv=None):
     parser.add_argument('--kernel-nums', type=int, nargs='+', default=[1, 4])
     parser.add_argument('--stages', type=int, nargs='+', default=[1, 2, 3, 4])
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--summarize', metavar='JSON',
+                        help="print the by-pick summary of a JSON this tool wrote, and exit")
     args = parser.parse_args(argv)
+    if args.summarize:
+        try:
+            with open(args.summarize) as f:
+                print_pick_summary(json.load(f))
+        except (OSError, ValueError, KeyError) as e:
+            parser.error(f'--summarize {args.summarize}: not a JSON written by this tool ({e})')
+        return
     if any(s < 1 or s > 4 for s in args.stages):
         parser.error('--stages are 1 to 4')
     if args.device.startswith('cuda') and not torch.cuda.is_available():
@@ -113,7 +145,8 @@ def main(argv=None):
         train_auto_over_fastest_geomean=geomean(r['train_auto_over_fastest'] for r in rows),
         infer_auto_over_fastest_geomean=geomean(r['infer_auto_over_fastest'] for r in rows),
         fastest_train_counts={p: sum(r['fastest_train'] == p for r in rows) for p in FORMULATIONS},
-        fastest_infer_counts={p: sum(r['fastest_infer'] == p for r in rows) for p in FORMULATIONS})
+        fastest_infer_counts={p: sum(r['fastest_infer'] == p for r in rows) for p in FORMULATIONS},
+        train_by_pick=pick_summary(rows, 'train'), infer_by_pick=pick_summary(rows, 'infer'))
     result = dict(device=str(device), torch=torch.__version__, threads=torch.get_num_threads(),
                   net=args.net, detection_input=list(input_size), repeats=args.repeats, rows=rows, summary=summary)
 
@@ -125,6 +158,7 @@ def main(argv=None):
           f"inference {summary['infer_auto_over_fastest_geomean']:.3f}")
     print(f"fastest formulation, number of cases: train {summary['fastest_train_counts']}, "
           f"inference {summary['fastest_infer_counts']}")
+    print_pick_summary(result)
     print(f'JSON written to {args.out}')
 
 

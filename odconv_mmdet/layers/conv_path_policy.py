@@ -31,7 +31,7 @@ class CpuThresholds(NamedTuple):
 
 
 def cpu_thresholds() -> CpuThresholds:
-    return CpuThresholds(3, 16, 3, 6)
+    return CpuThresholds(3, 16, 3, 8)
 
 
 def choose_conv_path(device_type: str, traced: bool, batch: int, in_channels: int, kernel_size: int,
@@ -55,6 +55,13 @@ def choose_conv_path(device_type: str, traced: bool, batch: int, in_channels: in
     if groups == 1 and (kernel_size == 1 or (batch > 1 and out_positions * thresholds.batched_matmul <= in_channels)):
         return 'batched_matmul'
     return 'per_sample'
+
+
+def keep_per_sample_kernels(batch: int, kernel_num: int) -> bool:
+    """Whether MixedKernelConv keeps the B per-sample kernels of a training call for the input
+    gradient (instead of mixing them again block by block in backward): at batch <= K, where
+    they are no larger than the K candidate kernels, the parameter itself."""
+    return batch <= kernel_num
 
 
 def columns_by_tap_copies(device_type: str, autocast: bool, out_width: int) -> bool:

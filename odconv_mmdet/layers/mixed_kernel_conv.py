@@ -24,6 +24,7 @@ end is the plain [B, K] x [K, N] kernel mixing with a better backward at batch 1
 """
 import torch
 
+from .conv_path_policy import keep_per_sample_kernels
 from .tap_columns import fold_tap_columns, tap_columns, tap_dot
 
 CHUNK_FLOATS = 1 << 21  # 8 MB of float32 mixed kernels per block: clear of mmap-sized allocations
@@ -85,10 +86,8 @@ class MixedKernelConv(torch.autograd.Function):
         cols = cols.view(batch, groups, rows, positions)
         flat_weight = weight.reshape(num_kernels, out_channels, rows)
         out = x.new_empty(batch, out_channels, positions)
-        # At batch <= K the B per-sample kernels are no larger than the K candidate kernels (the
-        # parameter itself): kept for the input gradient instead of mixed again block by block.
-        ctx.kernels = None
-        if batch <= num_kernels and (ctx.needs_input_grad[0] or ctx.needs_input_grad[3]):
+        ctx.kernels = None  # the per-sample kernels, where the policy keeps them for backward
+        if keep_per_sample_kernels(batch, num_kernels) and (ctx.needs_input_grad[0] or ctx.needs_input_grad[3]):
             kernels = torch.mm(kernel, flat_weight.view(num_kernels, -1)).view(batch, groups, out_g, rows)
             for group in range(groups):
                 out[:, group * out_g:(group + 1) * out_g] = torch.bmm(kernels[:, group], cols[:, group])
