@@ -1,4 +1,4 @@
-"""Per-sample dynamic conv that never holds every sample's kernel, nor the im2col columns, for backward.
+"""Per-sample dynamic conv that keeps neither the per-sample kernels (beyond batch K) nor the im2col columns.
 
 With per-sample kernels W_b = (sum_i a[b, i] W_i) * s[b] (s scales each kernel tap), the plain
 formulation builds W_b for the whole batch at once, and autograd keeps it for the backward pass
