@@ -347,11 +347,12 @@ class ODConv2d(nn.Module):
     @torch.jit.unused
     def _lean_matmul_pays(self, x: torch.Tensor, out_positions: int) -> bool:
         """MixedKernelConv for per-sample kernels that outweigh the activations, i.e. where
-        the attentions are not folded into the kernels anyway: in training it keeps no
-        per-sample kernels for backward; in inference too it builds them block by block
+        the attentions are not folded into the kernels anyway: in training it keeps neither
+        the columns nor (beyond batch K) the per-sample kernels for backward; in inference too
+        it builds them block by block
         instead of all B at once. Where the policy allows custom autograd functions."""
         kernel_numel = self.weight[0].numel()
-        return (use_custom_autograd(x.device.type, _autocast_enabled(x.device.type))
+        return (self._custom_autograd(x)
                 and kernel_numel > self._sample_numel(x)
                 and kernel_numel > self.out_channels * out_positions)
 
