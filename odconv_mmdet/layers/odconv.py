@@ -25,7 +25,7 @@ from torch.nn.modules.utils import _pair
 
 from .conv_path_policy import choose_conv_path, columns_by_tap_copies, use_custom_autograd
 from .mixed_kernel_conv import MixedKernelConv, MixKernels
-from .tap_columns import ConvGeometry, TapColumns, scale_taps, tap_views
+from .tap_columns import ConvGeometry, TapColumns, conv_output_size, scale_taps, tap_views
 from .static_inflation import inflate_static_weight, is_static_weight, static_equivalent_attention
 
 ATTENTION_NORMS = ('BN', 'GN', 'none')
@@ -322,8 +322,7 @@ class ODConv2d(nn.Module):
         return x.size(1) * x.size(2) * x.size(3)
 
     def _output_size(self, size: int, dim: int) -> int:
-        k = self.kernel_size[dim]
-        return (size + 2 * self.padding[dim] - self.dilation[dim] * (k - 1) - 1) // self.stride[dim] + 1
+        return conv_output_size(size, self.kernel_size[dim], self.padding[dim], self.stride[dim], self.dilation[dim])
 
     def _output_hw(self, x: torch.Tensor) -> Tuple[int, int]:
         return self._output_size(x.size(2), 0), self._output_size(x.size(3), 1)
@@ -349,8 +348,8 @@ class ODConv2d(nn.Module):
         """MixedKernelConv for per-sample kernels that outweigh the activations, i.e. where
         the attentions are not folded into the kernels anyway: in training it keeps neither
         the columns nor (beyond batch K) the per-sample kernels for backward; in inference too
-        it builds them block by block
-        instead of all B at once. Where the policy allows custom autograd functions."""
+        it builds them block by block instead of all B at once. Where the policy allows custom
+        autograd functions."""
         kernel_numel = self.weight[0].numel()
         return (self._custom_autograd(x)
                 and kernel_numel > self._sample_numel(x)
@@ -487,9 +486,9 @@ class ODConv2d(nn.Module):
     @torch.jit.unused
     def _lean_batched_matmul_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
                                   kernel: torch.Tensor) -> torch.Tensor:
-        """The batched-matmul formulation through MixedKernelConv: same numbers, but the
-        per-sample kernels are built block by block (and rebuilt in backward), never all at
-        once, and backward keeps the input instead of its columns."""
+        """The batched-matmul formulation through MixedKernelConv: same numbers, but beyond
+        batch K the per-sample kernels are built block by block (and rebuilt in backward),
+        never all at once, and backward keeps the input instead of its columns."""
         out_h, out_w = self._output_hw(x)
         kh, kw = self.kernel_size
         weight = self.weight.view(self.kernel_num, self.out_channels, self.in_channels // self.groups, kh * kw)

@@ -20,6 +20,11 @@ import torch.nn.functional as F
 Pair = Tuple[int, int]
 
 
+def conv_output_size(size: int, kernel_size: int, padding: int, stride: int, dilation: int) -> int:
+    """Output length of a conv along one dimension (as nn.Conv2d). TorchScript-able."""
+    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+
+
 class ConvGeometry:
     """kernel size, stride, padding and dilation of a 2-D conv (pairs), and whether its columns
     are built by tap copies (else by F.unfold / F.fold)."""
@@ -36,11 +41,8 @@ class ConvGeometry:
         return self.kernel_size[0] * self.kernel_size[1]
 
     def output_hw(self, height: int, width: int) -> Pair:
-        sizes = []
-        for dim, size in enumerate((height, width)):
-            reach = self.dilation[dim] * (self.kernel_size[dim] - 1)
-            sizes.append((size + 2 * self.padding[dim] - reach - 1) // self.stride[dim] + 1)
-        return sizes[0], sizes[1]
+        return tuple(conv_output_size(size, self.kernel_size[dim], self.padding[dim], self.stride[dim],
+                                      self.dilation[dim]) for dim, size in enumerate((height, width)))
 
     def is_pointwise(self) -> bool:
         """A 1x1 conv without padding: its columns are the (strided) input itself."""
@@ -96,7 +98,8 @@ def _scale_flat(cols: torch.Tensor, spatial: Optional[torch.Tensor], taps: int) 
 
 def tap_columns(x: torch.Tensor, geometry: ConvGeometry, spatial: Optional[torch.Tensor] = None) -> torch.Tensor:
     """unfold(x) as [B, C*T, L], each tap t's rows multiplied by spatial[b, t] (spatial [B, T];
-    None: unscaled). Not differentiable by autograd: used inside MixedKernelConv."""
+    None: unscaled). Not differentiable by autograd itself: MixedKernelConv and TapColumns
+    give its gradients."""
     batch, channels, height, width = x.shape
     out_h, out_w = geometry.output_hw(height, width)
     if geometry.is_pointwise() and spatial is None:
@@ -156,8 +159,8 @@ def tap_dot(cols: torch.Tensor, x: torch.Tensor, geometry: ConvGeometry) -> torc
 
 
 class TapColumns(torch.autograd.Function):
-    """tap_columns with autograd: the input's gradient is folded from the columns' (no F.fold),
-    the spatial factors' taken by tap_dot. Its backward is made of differentiable ops, so
+    """tap_columns with autograd: the input's gradient is folded from the columns'
+    (fold_tap_columns), the spatial factors' taken by tap_dot. Its backward is made of differentiable ops, so
     second-order gradients go through it."""
 
     @staticmethod
