@@ -1,8 +1,14 @@
-"""Known traps of the pinned stack, handled once in odconv_mmdet.compat."""
+"""Checkpoint loading with the plugin imported (odconv_mmdet.compat), under each default of a
+bare ``torch.load``: weights-only (torch >= 2.6) and full unpickling (torch < 2.6). The rule:
+every checkpoint that the stack loads without the plugin still loads, and no load is less safe
+than a bare ``torch.load`` on that torch."""
 import argparse
+import io
 import os
+import pickletools
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +17,50 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 
-import odconv_mmdet  # noqa: F401  (applies the fixes)
-from odconv_mmdet.compat import UntrustedCheckpointError, safe_load
+import odconv_mmdet  # noqa: F401  (registers the loaders)
+from odconv_mmdet.compat import (FullUnpicklingWarning, UntrustedCheckpointError, safe_load,
+                                 torch_loads_weights_only_by_default)
 
 ROOT = Path(__file__).resolve().parents[1]
+FORCING = {True: 'TORCH_FORCE_WEIGHTS_ONLY_LOAD', False: 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'}
+
+
+def _explicit_full_unpickling_loads():
+    """Whether ``torch.load(..., weights_only=False)`` still unpickles everything (torch 2.0's
+    TORCH_FORCE_WEIGHTS_ONLY_LOAD overrides even that)."""
+    buffer = io.BytesIO()
+    torch.save(argparse.Namespace(), buffer)
+    buffer.seek(0)
+    try:
+        torch.load(buffer, weights_only=False)
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture
+def weights_only_default(monkeypatch):
+    """A bare torch.load unpickles weights-only: this torch's default, or set by torch's variable."""
+    monkeypatch.delenv(FORCING[False], raising=False)
+    if not torch_loads_weights_only_by_default():
+        monkeypatch.setenv(FORCING[True], '1')
+
+
+@pytest.fixture
+def full_unpickling_default(monkeypatch):
+    """A bare torch.load unpickles everything: this torch's default, or set by torch's variable."""
+    monkeypatch.delenv(FORCING[True], raising=False)
+    if torch_loads_weights_only_by_default():
+        monkeypatch.setenv(FORCING[False], '1')
+    assert not torch_loads_weights_only_by_default()
+
+
+def skip_unless_weights_only_runner_loads():
+    if not hasattr(torch.serialization, 'safe_globals'):
+        pytest.skip('this torch has no per-call allow-list (torch.serialization.safe_globals, torch >= 2.5): '
+                    'a weights-only load cannot build HistoryBuffer or numpy objects')
+    if not _explicit_full_unpickling_loads():
+        pytest.skip('on this torch TORCH_FORCE_WEIGHTS_ONLY_LOAD also overrides weights_only=False: no opt-in exists')
 
 
 def runner_like_checkpoint(path):
@@ -26,17 +72,33 @@ def runner_like_checkpoint(path):
     torch.save(state, path)
 
 
-def test_runner_checkpoints_load_under_torch_weights_only_default(tmp_path):
-    path = tmp_path / 'epoch_3.pth'
-    runner_like_checkpoint(path)
-    with pytest.raises(Exception):  # what mmengine 0.10.7 alone would do under torch >= 2.6
-        torch.load(path)
-    ckpt = _load_checkpoint(str(path), map_location='cpu')
-    assert ckpt['meta']['iter'] == 120 and ckpt['meta']['seed'] == 7
+def small_model():
     model = torch.nn.Module()
     model.conv = torch.nn.Conv2d(3, 2, 1, bias=False)
+    return model
+
+
+def test_runner_checkpoints_load_on_this_torch(tmp_path):
+    path = tmp_path / 'epoch_3.pth'
+    runner_like_checkpoint(path)
+    if torch_loads_weights_only_by_default():
+        with pytest.raises(Exception):  # what mmengine 0.10.7 alone does under torch >= 2.6
+            torch.load(path)
+    ckpt = _load_checkpoint(str(path), map_location='cpu')
+    assert ckpt['meta']['iter'] == 120 and ckpt['meta']['seed'] == 7
+    assert ckpt['message_hub']['log_scalars']['train/loss'].current() == 1.25
+    model = small_model()
     load_checkpoint(model, str(path), map_location='cpu', strict=True)
     assert torch.equal(model.conv.weight, torch.ones(2, 3, 1, 1))
+
+
+def test_a_weights_only_file_loads_without_a_warning(tmp_path, recwarn):
+    path = tmp_path / 'weights.pth'
+    torch.save({'state_dict': {'conv.weight': torch.full((2, 3, 1, 1), 2.0)}}, path)
+    model = small_model()
+    load_checkpoint(model, str(path), strict=True)
+    assert torch.equal(model.conv.weight, torch.full((2, 3, 1, 1), 2.0))
+    assert not [w for w in recwarn if issubclass(w.category, FullUnpicklingWarning)]
 
 
 def test_missing_checkpoint_is_named(tmp_path):
@@ -45,7 +107,7 @@ def test_missing_checkpoint_is_named(tmp_path):
         _load_checkpoint(str(missing))
 
 
-# --- weights-only loading: a crafted checkpoint runs no code through any loading path ---
+# --- a crafted checkpoint: refused where torch loads weights-only, loaded as torch does elsewhere ---
 
 
 class _RunsCode:
@@ -64,16 +126,10 @@ def crafted_checkpoint(tmp_path):
     return path, marker
 
 
-def small_model():
-    model = torch.nn.Module()
-    model.conv = torch.nn.Conv2d(3, 2, 1, bias=False)
-    return model
-
-
-def test_a_crafted_checkpoint_runs_no_code_through_mmengine_loading(tmp_path):
+def test_a_crafted_checkpoint_runs_no_code_through_mmengine_loading(tmp_path, weights_only_default):
     from mmengine.model import BaseModule
     path, marker = crafted_checkpoint(tmp_path)
-    with pytest.raises(UntrustedCheckpointError, match=r"crafted.pth: refused to unpickle.*posix.system.*'trusted:'"):
+    with pytest.raises(UntrustedCheckpointError, match=r"crafted.pth: refused to unpickle.*system.*'trusted:'"):
         _load_checkpoint(str(path))
     with pytest.raises(UntrustedCheckpointError):
         load_checkpoint(small_model(), str(path))
@@ -89,7 +145,7 @@ def test_a_crafted_checkpoint_runs_no_code_through_mmengine_loading(tmp_path):
 
 
 @pytest.mark.parametrize('resume', [False, True])
-def test_a_crafted_checkpoint_runs_no_code_through_the_runner(tmp_path, resume):
+def test_a_crafted_checkpoint_runs_no_code_through_the_runner(tmp_path, resume, weights_only_default):
     from toy_runner import build_runner
     path, marker = crafted_checkpoint(tmp_path)
     runner = build_runner(tmp_path / 'work', max_epochs=1, load_from=str(path), resume=resume)
@@ -98,7 +154,7 @@ def test_a_crafted_checkpoint_runs_no_code_through_the_runner(tmp_path, resume):
     assert not marker.exists()
 
 
-def test_a_crafted_checkpoint_runs_no_code_through_the_tools(tmp_path):
+def test_a_crafted_checkpoint_runs_no_code_through_the_tools(tmp_path, weights_only_default):
     path, marker = crafted_checkpoint(tmp_path)
     config = ROOT / 'configs' / 'shapes' / 'faster-rcnn_odr18-k4_fpn_shapes.py'
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -113,7 +169,24 @@ def test_a_crafted_checkpoint_runs_no_code_through_the_tools(tmp_path):
     assert not marker.exists()
 
 
-def test_a_trusted_file_loads_only_by_explicit_opt_in(tmp_path):
+def test_where_torch_unpickles_everything_the_plugin_loads_what_torch_loads(tmp_path, full_unpickling_default):
+    path, marker = crafted_checkpoint(tmp_path)
+    torch.load(path)  # what this torch does without the plugin: the file's code runs
+    assert marker.exists()
+    marker.unlink()
+    with pytest.warns(FullUnpicklingWarning, match=r'crafted.pth: holds objects .*system.*fully unpickled'):
+        ckpt = _load_checkpoint(str(path))
+    assert marker.exists() and torch.equal(ckpt['state_dict']['conv.weight'], torch.ones(2, 3, 1, 1))
+
+    namespace = tmp_path / 'old_style.pth'
+    torch.save({'state_dict': {'conv.weight': torch.ones(2, 3, 1, 1)}, 'args': argparse.Namespace(lr=0.1)},
+               namespace)
+    with pytest.warns(FullUnpicklingWarning, match='Namespace'):
+        assert _load_checkpoint(str(namespace))['args'].lr == 0.1
+
+
+def test_a_trusted_file_loads_only_by_explicit_opt_in(tmp_path, weights_only_default):
+    skip_unless_weights_only_runner_loads()
     path = tmp_path / 'old_style.pth'
     torch.save({'state_dict': {'conv.weight': torch.ones(2, 3, 1, 1)}, 'args': argparse.Namespace(lr=0.1)}, path)
     with pytest.raises(UntrustedCheckpointError, match='argparse.Namespace'):
@@ -124,13 +197,24 @@ def test_a_trusted_file_loads_only_by_explicit_opt_in(tmp_path):
     assert safe_load(str(path), trusted=True)['args'].lr == 0.1
 
 
+def pickled_globals(path):
+    """Every module.name a torch checkpoint's pickle references (torch.save writes protocol 2,
+    whose GLOBAL opcode names them), read off the opcodes without unpickling."""
+    with zipfile.ZipFile(path) as archive:
+        data = archive.read(next(n for n in archive.namelist() if n.endswith('data.pkl')))
+    return {arg.replace(' ', '.') for op, arg, _ in pickletools.genops(data) if op.name == 'GLOBAL'}
+
+
 def test_runner_checkpoints_hold_nothing_outside_the_allow_list(tmp_path):
     from toy_runner import build_runner
     build_runner(tmp_path, max_epochs=1).train()
     path = tmp_path / 'epoch_1.pth'
-    allowed = {'mmengine.logging.history_buffer.HistoryBuffer', 'numpy.dtype', 'numpy._core.multiarray.scalar',
-               'numpy._core.multiarray._reconstruct', 'numpy.ndarray'}
-    assert set(torch.serialization.get_unsafe_globals_in_checkpoint(str(path))) <= allowed
+    numpy_functions = np.float64(0).__reduce__()[0].__module__  # numpy.core / numpy._core.multiarray
+    allowed = {'mmengine.logging.history_buffer.HistoryBuffer', 'numpy.dtype', 'numpy.ndarray',
+               f'{numpy_functions}.scalar', f'{numpy_functions}._reconstruct', 'collections.OrderedDict'}
+    # torch's own weights-only set: tensor rebuilding, and bytes in protocol 2 (_codecs.encode)
+    held = {g for g in pickled_globals(path) if not g.startswith('torch.') and g != '_codecs.encode'}
+    assert held and held <= allowed, held - allowed
     hub = safe_load(str(path))['message_hub']
     loss = hub['log_scalars']['train/loss']
     assert isinstance(loss, HistoryBuffer) and len(loss.data[0]) == 4  # 8 samples / batch 2
@@ -139,15 +223,16 @@ def test_runner_checkpoints_hold_nothing_outside_the_allow_list(tmp_path):
     assert resumed.iter == 8
 
 
-def test_importing_the_plugin_leaves_torch_load_safe(tmp_path):
+def test_importing_the_plugin_leaves_torch_load_safe(tmp_path, weights_only_default):
     path, marker = crafted_checkpoint(tmp_path)
     with pytest.raises(Exception):
         torch.load(path)  # torch's own default, weights_only=True, is untouched
     assert not marker.exists()
 
 
-def test_the_runner_loads_a_trusted_prefixed_checkpoint(tmp_path):
+def test_the_runner_loads_a_trusted_prefixed_checkpoint(tmp_path, weights_only_default):
     from toy_runner import build_runner
+    skip_unless_weights_only_runner_loads()
     build_runner(tmp_path / 'first', max_epochs=1).train()
     old = safe_load(str(tmp_path / 'first' / 'epoch_1.pth'))
     old['args'] = argparse.Namespace(lr=0.1)  # as a checkpoint of another code base may hold
