@@ -1,7 +1,6 @@
 """Inputs that real code hands a conv layer: empty batches, half precision, string paddings,
 conv_cfg options, second-order gradients, channels_last, SyncBN conversion, the torch < 2.4
-autocast query. Tests marked ``openmmlab`` need mmcv/mmengine/mmdet; the others need torch only
-(the old-torch CI run takes those)."""
+autocast query."""
 import copy
 
 import pytest
@@ -81,7 +80,6 @@ def test_unsupported_padding_and_paths_fail_at_construction(kwargs, message):
         ODConv2d(8, 16, **kwargs)
 
 
-@pytest.mark.openmmlab
 def test_conv_path_can_be_set_from_a_config():
     from mmcv.cnn import build_conv_layer
     layer = build_conv_layer(dict(type='ODConv', kernel_num=2, conv_path='expanded'), 8, 16, 3, padding=1)
@@ -137,7 +135,6 @@ def test_channels_last_model_saves_and_loads_the_official_shapes():
     torch.testing.assert_close(fresh.weight, layer.weight)
 
 
-@pytest.mark.openmmlab
 def test_channels_last_backbone_converts_with_its_gradients():
     from odconv_mmdet.backbones import ODResNet
     net = ODResNet(depth=18, kernel_num=4)
@@ -176,7 +173,6 @@ def test_sync_bn_conversion_syncs_the_attention_norm_and_keeps_batch1_training()
     torch.testing.assert_close(synced.attention.bn.running_mean, layer.attention.bn.running_mean)
 
 
-@pytest.mark.openmmlab
 def test_mmengine_sync_bn_and_a_syncbn_norm_cfg_on_a_backbone_train_at_batch1():
     from mmengine.model import convert_sync_batchnorm
 

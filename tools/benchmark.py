@@ -111,7 +111,10 @@ def peak_memory(module, step, device, inputs=()):
     # functions, backward nodes) would show a wrong peak.
     records = [e for e in prof.profiler.kineto_results.events() if e.name() == '[memory]']
     current = peak = 0
-    for record in sorted(records, key=lambda e: e.start_ns()):
+    def start(event):  # torch 2.0's events have start_us only
+        return event.start_ns() if hasattr(event, 'start_ns') else event.start_us()
+
+    for record in sorted(records, key=start):
         current += record.nbytes()
         peak = max(peak, current)
     return peak

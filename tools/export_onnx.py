@@ -82,6 +82,7 @@ def main(argv=None):
     from odconv_mmdet.layers.odconv import set_temperature
     from odconv_mmdet.utils.checks import UserInputError, load_config
     from odconv_mmdet.utils.io import write_atomically
+    from odconv_mmdet.utils.onnx_export import export_torchscript_onnx
 
     try:
         if any(s < 32 for s in args.input_size):
@@ -105,8 +106,8 @@ def main(argv=None):
         # (the choices do not depend on the batch size).
         warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
         warnings.filterwarnings('ignore', category=DeprecationWarning, module='torch.onnx')
-        torch.onnx.export(backbone, (example,), path, dynamo=False, opset_version=args.opset,
-                          input_names=['input'], output_names=names, dynamic_axes=dynamic)
+        export_torchscript_onnx(backbone, (example,), path, opset_version=args.opset,
+                                input_names=['input'], output_names=names, dynamic_axes=dynamic)
         if not args.no_check:
             check(backbone, path, args.input_size)
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Create (or verify) the project environment at .venv/ with the pinned stack.
+# Create (or verify) a project environment with a pinned stack:
+#   tools/setup_env.sh          .venv/        requirements/pins.txt             (the development stack)
+#   tools/setup_env.sh users    .venv-users/  requirements/pins-users-stack.txt (torch 2.0.1, numpy 1.26)
 #
 # Idempotent: once an install has completed, a marker holding a hash of the pins is written;
 # a later run with the same pins and an intact venv returns in seconds. The marker is removed
@@ -8,10 +10,17 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
-PINS="$ROOT/requirements/pins.txt"
+STACK="${1:-dev}"
+# Each stack: its venv, its pins, and where a prebuilt mmcv for exactly its torch may lie
+# (../shared/wheels, optional: without it mmcv is compiled).
+case "$STACK" in
+  dev)   VENV="$ROOT/.venv"; PINS="$ROOT/requirements/pins.txt"
+         SHARED_WHEELS="$ROOT/../shared/wheels"; WHEELS_TORCH=2.13.0+cpu ;;
+  users) VENV="$ROOT/.venv-users"; PINS="$ROOT/requirements/pins-users-stack.txt"
+         SHARED_WHEELS="$ROOT/../shared/wheels/torch-2.0.1"; WHEELS_TORCH=2.0.1 ;;
+  *) echo "setup_env: ERROR: unknown stack '$STACK' (use 'dev', the default, or 'users')" >&2; exit 2 ;;
+esac
 MARKER="$VENV/.odconv_mmdet_ready"
-SHARED_WHEELS="$ROOT/../shared/wheels"
 PYTHON_BIN="${PYTHON:-python3}"
 
 fail() { echo "setup_env: ERROR: $*" >&2; exit 1; }
@@ -41,16 +50,16 @@ PIP=("$PY" -m pip install --disable-pip-version-check -c "$PINS")
 if "$PY" -c "import torch" 2>/dev/null; then
   log "keeping the torch already in the venv: $("$PY" -c 'import torch; print(torch.__version__)')"
 else
-  log "installing torch (CPU build pinned in requirements/pins.txt)"
+  log "installing torch (pinned in $PINS)"
   "${PIP[@]}" -q torch || fail "could not install torch"
 fi
-"${PIP[@]}" -q "setuptools" wheel ninja numpy || fail "could not install the build tools (setuptools<82, wheel, ninja)"
+"${PIP[@]}" -q "setuptools" wheel ninja numpy || fail "could not install the build tools (setuptools, wheel, ninja) and numpy"
 
 TORCH_VERSION="$("$PY" -c 'import torch; print(torch.__version__)')"
 if ! "$PY" -c "import mmcv.ops" 2>/dev/null; then
   MMCV_FIND_LINKS=()
-  # The shared prebuilt wheel is built for torch 2.13.0+cpu only; with any other torch build from source.
-  if [ -d "$SHARED_WHEELS" ] && [ "$TORCH_VERSION" = "2.13.0+cpu" ]; then
+  # A shared prebuilt wheel matches one torch build only; with any other torch build from source.
+  if [ -d "$SHARED_WHEELS" ] && [ "$TORCH_VERSION" = "$WHEELS_TORCH" ]; then
     log "using prebuilt mmcv wheels from $SHARED_WHEELS when they match"
     MMCV_FIND_LINKS=(--find-links "$SHARED_WHEELS")
   else
@@ -68,10 +77,11 @@ it needs g++, the Python headers (python3-dev) and a torch that mmcv 2.1.0 suppo
     || fail "mmcv installed but its compiled ops do not import: the wheel does not match torch $TORCH_VERSION"
 fi
 
-log "installing mmengine, mmdet, pycocotools and odconv_mmdet (editable, with test extras)"
-"${PIP[@]}" -q mmengine mmdet pycocotools || fail "could not install mmengine/mmdet/pycocotools"
+log "installing mmengine, mmdet, pycocotools, psutil and odconv_mmdet (editable, with test extras)"
+# psutil: mmdet's own tools/analysis_tools/benchmark.py needs it and mmdet does not require it.
+"${PIP[@]}" -q mmengine mmdet pycocotools psutil || fail "could not install mmengine/mmdet/pycocotools/psutil"
 "${PIP[@]}" -q --no-build-isolation -e "$ROOT[tests]" || fail "could not install odconv_mmdet from $ROOT"
 
 "$PY" -c "import torch, mmcv.ops, mmdet, mmengine, odconv_mmdet" || fail "the installed stack does not import"
 stamp > "$MARKER"
-log "environment ready at $VENV (torch $TORCH_VERSION)"
+log "environment ready at $VENV (torch $TORCH_VERSION, numpy $("$PY" -c 'import numpy; print(numpy.__version__)'))"
