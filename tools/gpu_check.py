@@ -141,7 +141,9 @@ def bench_backbone(device, size, batch, repeats, kernel_num):
     for net in nets.values():
         net.to(device).train()
         optimizer = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
-        scaler = torch.amp.GradScaler(device.type, enabled=device.type == 'cuda')
+        # torch.amp.GradScaler(device) from torch 2.3; torch.cuda.amp.GradScaler before it
+        scaler = (torch.amp.GradScaler(device.type, enabled=device.type == 'cuda')
+                  if hasattr(torch.amp, 'GradScaler') else torch.cuda.amp.GradScaler(enabled=device.type == 'cuda'))
 
         def step(net=net, optimizer=optimizer, scaler=scaler):
             optimizer.zero_grad(set_to_none=True)
