@@ -17,7 +17,7 @@ case "$STACK" in
   dev)   VENV="$ROOT/.venv"; PINS="$ROOT/requirements/pins.txt"
          SHARED_WHEELS="$ROOT/../shared/wheels"; WHEELS_TORCH=2.13.0+cpu ;;
   users) VENV="$ROOT/.venv-users"; PINS="$ROOT/requirements/pins-users-stack.txt"
-         SHARED_WHEELS="$ROOT/../shared/wheels/torch-2.0.1"; WHEELS_TORCH=2.0.1 ;;
+         SHARED_WHEELS="$ROOT/../shared/wheels/torch-2.0.1"; WHEELS_TORCH=2.0.1+cu117 ;;  # PyPI's build
   *) echo "setup_env: ERROR: unknown stack '$STACK' (use 'dev', the default, or 'users')" >&2; exit 2 ;;
 esac
 MARKER="$VENV/.odconv_mmdet_ready"
