@@ -14,6 +14,8 @@ A converted layer starts from the ODConv initialisation; static weights loaded l
 from fnmatch import fnmatchcase
 
 import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.instancenorm import _InstanceNorm
 from mmcv.cnn.bricks.wrappers import Conv2d as MMCVConv2d
 from mmdet.models.backbones.resnet import BasicBlock, Bottleneck
 from mmdet.models.layers import InvertedResidual
@@ -32,6 +34,17 @@ def static_convs(module):
     odconvs = [name + '.' for name, m in module.named_modules() if isinstance(m, ODConv2d)]
     return {name: m for name, m in module.named_modules()
             if type(m) in PLAIN_CONV_TYPES and not name.startswith(tuple(odconvs))}
+
+
+def attention_norm_following(norm_types):
+    """The ODConv attention norm that matches a backbone whose norm layers are of
+    ``norm_types``: 'GN' (per sample) where they all normalise per sample (GroupNorm,
+    LayerNorm, InstanceNorm), else 'BN', the official choice (BatchNorm, SyncBN, or no norm):
+    a model chosen to be independent of the batch stays so."""
+    per_sample = (nn.GroupNorm, nn.LayerNorm, _InstanceNorm)
+    kinds = {'BN' if issubclass(t, _BatchNorm) else 'GN' for t in norm_types
+             if issubclass(t, _BatchNorm) or issubclass(t, per_sample)}
+    return 'GN' if kinds == {'GN'} else 'BN'
 
 
 def why_not_convertible(conv):

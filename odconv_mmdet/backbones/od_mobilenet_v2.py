@@ -8,6 +8,7 @@ from mmdet.models.backbones.mobilenet_v2 import MobileNetV2
 from mmdet.registry import MODELS
 
 from ..layers.odconv import ODConv2d
+from .conv_conversion import attention_norm_following
 from .inflation_log import log_inflated_convs
 from .scriptable import ScriptableMobileNetV2
 
@@ -19,16 +20,20 @@ class ODMobileNetV2(MobileNetV2):
     Args:
         kernel_num (int): K, candidate kernels per ODConv. Default: 1.
         reduction (float): attention width ratio. Default: 1/16.
-        attention_norm (str): norm of the attention branch, see ``ODConvAttention``.
+        attention_norm (str, optional): norm of the attention branch, see ``ODConvAttention``.
+            Default None: follows ``norm_cfg`` (GN gives 'GN', BN and SyncBN the official 'BN').
         **kwargs: every argument of mmdet's ``MobileNetV2`` (widen_factor, out_indices,
             frozen_stages, norm_eval, ...). ``conv_cfg`` is not accepted: the convs are ODConv.
     """
 
-    def __init__(self, kernel_num=1, reduction=0.0625, attention_norm='BN', **kwargs):
+    def __init__(self, kernel_num=1, reduction=0.0625, attention_norm=None, **kwargs):
         if kwargs.get('conv_cfg') is not None:
             raise ValueError('ODMobileNetV2 builds its convs as ODConv; conv_cfg must not be set')
         self.kernel_num = kernel_num
         self.reduction = reduction
+        if attention_norm is None:  # mmdet's MobileNetV2 defaults to BN
+            norm_type = kwargs.get('norm_cfg', dict(type='BN'))['type']
+            attention_norm = attention_norm_following([MODELS.get(norm_type) if isinstance(norm_type, str) else norm_type])
         odconv_cfg = dict(type=ODConv2d, kernel_num=kernel_num, reduction=reduction,
                           attention_norm=attention_norm)
         super().__init__(conv_cfg=odconv_cfg, **kwargs)

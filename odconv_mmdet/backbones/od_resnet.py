@@ -13,7 +13,7 @@ from mmdet.models.backbones.resnet import ResNet
 from mmdet.registry import MODELS
 
 from ..layers.odconv import ODConv2d
-from .conv_conversion import convert_convs, default_odconv_names
+from .conv_conversion import attention_norm_following, convert_convs, default_odconv_names
 from .inflation_log import log_inflated_convs
 from .scriptable import ScriptableResNet
 
@@ -27,14 +27,16 @@ class ODResNet(ResNet):
         reduction (float): attention width ratio (A = max(int(C * reduction), 16)). Default: 1/16.
         stage_with_odconv (Sequence[bool]): per stage, ODConv blocks (True) or plain ResNet
             blocks (False). Default: all True.
-        attention_norm (str): norm of the attention branch, see ``ODConvAttention``.
+        attention_norm (str, optional): norm of the attention branch, see ``ODConvAttention``.
+            Default None: follows ``norm_cfg`` (GN gives the per-sample 'GN', BN and SyncBN
+            the official 'BN'; ``conv_conversion.attention_norm_following``).
         **kwargs: every argument of mmdet's ``ResNet``. ``norm_eval=True`` also freezes the
             attention BatchNorms (they are BatchNorm2d subclasses), as the official detection
             code does; ``frozen_stages`` freezes the ODConv layers of those stages.
     """
 
     def __init__(self, depth, kernel_num=1, reduction=0.0625,
-                 stage_with_odconv=(True, True, True, True), attention_norm='BN', **kwargs):
+                 stage_with_odconv=(True, True, True, True), attention_norm=None, **kwargs):
         num_stages = kwargs.get('num_stages', 4)
         if len(stage_with_odconv) != num_stages:
             raise ValueError(f'ODResNet: stage_with_odconv needs one flag per stage ({num_stages}), '
@@ -47,9 +49,12 @@ class ODResNet(ResNet):
                                  'set stage_with_odconv False there')
         self.kernel_num = kernel_num
         self.reduction = reduction
-        odconv_kwargs = dict(kernel_num=kernel_num, reduction=reduction, attention_norm=attention_norm)
-        ODConv2d(16, 16, 1, **odconv_kwargs)  # validates the ODConv arguments up front
+        # validates the ODConv arguments up front
+        ODConv2d(16, 16, 1, kernel_num=kernel_num, reduction=reduction, attention_norm=attention_norm or 'BN')
         super().__init__(depth, **kwargs)
+        if attention_norm is None:
+            attention_norm = attention_norm_following(type(m) for m in self.modules())
+        odconv_kwargs = dict(kernel_num=kernel_num, reduction=reduction, attention_norm=attention_norm)
         # The rule ODConvBackbone applies to any backbone, per stage, to the blocks' own convs
         # (convs of block plugins stay static).
         stages = [i + 1 for i, od in enumerate(stage_with_odconv) if od]

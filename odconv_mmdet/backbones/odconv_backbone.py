@@ -14,7 +14,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmdet.registry import MODELS
 
-from .conv_conversion import convert_convs, select_odconv_names, static_convs
+from .conv_conversion import attention_norm_following, convert_convs, select_odconv_names, static_convs
 from .inflation_log import log_inflated_convs
 
 
@@ -26,25 +26,30 @@ class ODConvBackbone(BaseModule):
         backbone (dict): config of any mmdet backbone (its ``init_cfg`` may be static weights).
         kernel_num (int): K, candidate kernels per ODConv. Default: 4.
         reduction (float): attention width ratio (A = max(int(C * reduction), 16)). Default: 1/16.
-        attention_norm (str): norm of the attention branch, see ``ODConvAttention``.
+        attention_norm (str, optional): norm of the attention branch, see ``ODConvAttention``.
+            Default None: follows the inner backbone's norms (all per-sample, e.g. GN: 'GN';
+            else the official 'BN'; ``conv_conversion.attention_norm_following``).
         include (list[str], optional): fnmatch patterns of conv module names (as in the inner
             backbone's ``named_modules()``) to convert instead of the default rule.
         exclude (list[str], optional): patterns of convs to keep static.
         init_cfg: of the wrapper itself; normally None (the inner backbone's applies).
     """
 
-    def __init__(self, backbone, kernel_num=4, reduction=0.0625, attention_norm='BN',
+    def __init__(self, backbone, kernel_num=4, reduction=0.0625, attention_norm=None,
                  include=None, exclude=None, init_cfg=None):
         super().__init__(init_cfg)
         if not isinstance(backbone, dict) or 'type' not in backbone:
             raise TypeError(f'ODConvBackbone: backbone must be a backbone config dict with a type, got {backbone!r}')
         self.backbone = MODELS.build(backbone)
+        if attention_norm is None:
+            attention_norm = attention_norm_following(type(m) for m in self.backbone.modules())
         names = select_odconv_names(self.backbone, include, exclude)
         converted, refused = convert_convs(self.backbone, names, kernel_num=kernel_num, reduction=reduction,
                                            attention_norm=attention_norm)
         static = list(static_convs(self.backbone))
         kind = type(self.backbone).__name__
-        print_log(f'ODConvBackbone({kind}): {len(converted)} convs became ODConv (K={kernel_num}): '
+        print_log(f'ODConvBackbone({kind}): {len(converted)} convs became ODConv (K={kernel_num}, '
+                  f'attention norm {attention_norm}): '
                   f'{", ".join(converted)}', logger='current')
         print_log(f'ODConvBackbone({kind}): {len(static)} convs stay static: '
                   + ', '.join(f'{n} ({refused[n]})' if n in refused else n for n in static), logger='current')

@@ -15,6 +15,7 @@ Per sample b, with temperature T:
     W_b = sum_i alpha_w[b, i] * alpha_s[b] * weight[i]
     y_b = alpha_f[b] * conv2d(alpha_c[b] * x_b, W_b) (+ bias)
 """
+import functools
 import math
 from typing import List, Optional, Tuple
 
@@ -26,6 +27,7 @@ from torch.nn.modules.utils import _pair
 from .conv_path_policy import choose_conv_path, columns_by_tap_copies, use_custom_autograd
 from .mixed_kernel_conv import MixedKernelConv, MixKernels
 from .tap_columns import ConvGeometry, TapColumns, conv_output_size, scale_taps, tap_views
+from .conv_bn import fold_batch_norm
 from .static_inflation import inflate_static_weight, is_static_weight, static_equivalent_attention
 
 ATTENTION_NORMS = ('BN', 'GN', 'none')
@@ -135,6 +137,11 @@ class ODConvAttention(nn.Module):
             return F.batch_norm(z, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
         return bn(z)
 
+    @torch.jit.unused
+    def _one_traced_call(self, x: torch.Tensor
+                         ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
+        return _traced_as_one_call(self, x)
+
     @staticmethod
     def _head(weight: torch.Tensor, bias: Optional[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
         return F.linear(z, weight.flatten(1), bias)
@@ -143,6 +150,8 @@ class ODConvAttention(nn.Module):
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
         """Returns (channel [B,in,1,1], filter [B,out,1,1], spatial [B,k,k], kernel [B,K]);
         an attention that the layer does not have is None (it would be all ones)."""
+        if not torch.jit.is_scripting() and _is_fx_proxy(x):
+            return self._one_traced_call(x)
         batch = x.size(0)
         # Global average pooling as sum / count: the gradient of a sum is a broadcast view,
         # which autograd adds into the input gradient in place, while mean's backward writes a
@@ -158,7 +167,9 @@ class ODConvAttention(nn.Module):
         # timings are in tools/benchmark.py's "official" column).
         # One linear per head rather than one over concatenated weights, which would copy
         # every head's weights on each call.
-        z = F.linear(pooled, self.fc.weight.flatten(1))
+        # fc has no bias in the official layer; mmcv's fuse_conv_bn gives it one when it folds
+        # `bn` into it (and replaces `bn` by an Identity), so a bias that exists is applied.
+        z = F.linear(pooled, self.fc.weight.flatten(1), self.fc.bias)
         if torch.jit.is_scripting():
             z = F.relu(self.bn(z))
         else:
@@ -362,7 +373,7 @@ class ODConv2d(nn.Module):
             return MixKernels.apply(kernel, flat_weight)
         return torch.mm(kernel, flat_weight)
 
-    def _mixed_kernels(self, batch: int, spatial: Optional[torch.Tensor],
+    def _mixed_kernels(self, kernels: torch.Tensor, batch: int, spatial: Optional[torch.Tensor],
                        kernel: Optional[torch.Tensor]) -> torch.Tensor:
         """W_b = (sum_i alpha_w[b, i] W_i) * alpha_s[b] as [B or 1, out, in/g, k, k].
 
@@ -370,14 +381,14 @@ class ODConv2d(nn.Module):
         [B, K] x [K, N] matmul instead of a [B, K, N] product."""
         kh, kw = self.kernel_size
         if kernel is not None:
-            flat_weight = self.weight.view(self.kernel_num, -1)
+            flat_weight = kernels.view(self.kernel_num, -1)
             if torch.jit.is_scripting() or torch.jit.is_tracing() or not torch.is_grad_enabled():
                 weight = torch.mm(kernel, flat_weight)
             else:
                 weight = self._mix_kernels_for_autograd(kernel, flat_weight)
             weight = weight.view(batch, self.out_channels, self.in_channels // self.groups, kh, kw)
         else:
-            weight = self.weight  # [1, out, in/g, k, k], shared by the batch
+            weight = kernels  # [1, out, in/g, k, k], shared by the batch
         if spatial is not None:
             weight = weight * spatial.view(batch, 1, 1, kh, kw)
         return weight
@@ -416,15 +427,10 @@ class ODConv2d(nn.Module):
     def _per_sample_conv(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """The official formulation: per-sample kernels [B, out, in/g, k, k], one conv with the
         batch folded into the groups (a plain conv at batch 1)."""
-        batch, _, height, width = x.shape
-        kh, kw = self.kernel_size
         if weight.size(0) == 1:  # shared by the batch: an ordinary conv
             return F.conv2d(x, weight.reshape(weight.shape[1:]), None, self.stride, self.padding, self.dilation,
                             self.groups)
-        weight = weight.reshape(batch * self.out_channels, self.in_channels // self.groups, kh, kw)
-        out = F.conv2d(x.reshape(1, batch * self.in_channels, height, width), weight, None,
-                       self.stride, self.padding, self.dilation, self.groups * batch)
-        return out.view(batch, self.out_channels, out.size(-2), out.size(-1))
+        return conv_per_sample(x, weight, self.stride, self.padding, self.dilation, self.groups)
 
     def _columns(self, x: torch.Tensor, spatial: Optional[torch.Tensor] = None) -> torch.Tensor:
         """im2col as [B, g, in/g * k*k, L], each tap's rows scaled by ``spatial`` [B, k*k] if
@@ -484,18 +490,18 @@ class ODConv2d(nn.Module):
         return spatial.reshape(spatial.size(0), self.kernel_size[0] * self.kernel_size[1]) if spatial is not None else None
 
     @torch.jit.unused
-    def _lean_batched_matmul_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
+    def _lean_batched_matmul_conv(self, x: torch.Tensor, kernels: torch.Tensor, spatial: Optional[torch.Tensor],
                                   kernel: torch.Tensor) -> torch.Tensor:
         """The batched-matmul formulation through MixedKernelConv: same numbers, but beyond
         batch K the per-sample kernels are built block by block (and rebuilt in backward),
         never all at once, and backward keeps the input instead of its columns."""
         out_h, out_w = self._output_hw(x)
         kh, kw = self.kernel_size
-        weight = self.weight.view(self.kernel_num, self.out_channels, self.in_channels // self.groups, kh * kw)
+        weight = kernels.view(self.kernel_num, self.out_channels, self.in_channels // self.groups, kh * kw)
         out = MixedKernelConv.apply(x, weight, kernel, self._flat_spatial(spatial), self._geometry(x), self.groups)
         return out.view(x.size(0), self.out_channels, out_h, out_w)
 
-    def _expanded_conv(self, x: torch.Tensor, spatial: Optional[torch.Tensor],
+    def _expanded_conv(self, x: torch.Tensor, kernels: torch.Tensor, spatial: Optional[torch.Tensor],
                        kernel: Optional[torch.Tensor]) -> torch.Tensor:
         """Kernel-expanded formulation (groups == 1): the spatial attention scales the unfolded
         input columns, all K kernels run as one static matmul, and the kernel attention mixes
@@ -506,7 +512,7 @@ class ODConv2d(nn.Module):
         cols = self._columns(x, self._flat_spatial(spatial))  # [B, 1, C*k*k, L]
         positions = cols.size(3)
         cols = cols[:, 0].transpose(0, 1).reshape(self.in_channels * kh * kw, batch * positions)
-        out = torch.mm(self.weight.view(self.kernel_num * self.out_channels, -1), cols)
+        out = torch.mm(kernels.view(self.kernel_num * self.out_channels, -1), cols)
         out = out.view(self.kernel_num, self.out_channels, batch, positions)
         if kernel is not None:
             out = torch.einsum('bk,kobl->bol', kernel, out)
@@ -515,6 +521,75 @@ class ODConv2d(nn.Module):
         return out.reshape(batch, self.out_channels, out_h, out_w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting() and _is_fx_proxy(x):
+            return self._traced_forward(x)
+        return self._dynamic_conv(x, self.weight, self.bias)
+
+    @torch.jit.unused
+    def _traced_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``torch.fx.symbolic_trace``: inside a traced model the layer is one call, as an
+        nn.Conv2d is; a trace of the layer itself records the official computation."""
+        if x.tracer.root is not self:
+            return _traced_as_one_call(self, x)
+        return self._official_conv(x)
+
+    @torch.jit.unused
+    def _official_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """The official layer's computation (reference page), with no branch on the input:
+        per sample b, W_b = alpha_s[b] * sum_i alpha_w[b, i] W_i, and
+        y_b = alpha_f[b] * conv(alpha_c[b] * x_b, W_b), all samples as one grouped conv."""
+        channel, filter_att, spatial, kernel = self.attention(x)
+        batch, g, k = x.size(0), self.groups, self.kernel_size[0]
+        weight = self.weight.unsqueeze(0)  # [1, K, out, in/g, k, k]
+        if self.attention.kernel_fc is not None:
+            weight = weight * kernel.view(batch, self.kernel_num, 1, 1, 1, 1)
+        if self.attention.spatial_fc is not None:
+            weight = weight * spatial.view(batch, 1, 1, 1, k, k)
+        weight = weight.sum(dim=1)  # [B or 1, out, in/g, k, k]
+        weight = weight.expand(batch, -1, -1, -1, -1)
+        out = conv_per_sample(x * channel, weight, self.stride, self.padding, self.dilation, g)
+        if self.attention.filter_fc is not None:
+            out = out * filter_att
+        if self.bias is not None:
+            out = out + self.bias.view(1, -1, 1, 1)
+        return out
+
+    def conv_bn_eval_forward(self, bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+        """``bn(self(x))`` for a ``bn`` in eval mode, computed with ``bn`` folded into the kernel
+        stack and the bias: mmcv's ``ConvModule(..., efficient_conv_bn_eval=True)`` runs this for
+        ODConv (see ``__setattr__``). The per-output-channel BN scale multiplies every one of
+        the K kernels; the filter attention and the conv commute with it."""
+        kernels, bias = fold_batch_norm(self.weight, self.bias, bn, out_dim=1)
+        return self._dynamic_conv(x, kernels, bias)
+
+    def __setattr__(self, name, value):
+        """mmcv's ConvModule with ``efficient_conv_bn_eval=True`` sets, for one eval-mode call,
+        ``conv.forward = partial(efficient_conv_bn_eval_forward, norm, conv)``, whose weight
+        arithmetic assumes a 4-D nn.Conv2d kernel. For ODConv that call is taken by
+        ``conv_bn_eval_forward`` instead, which folds the norm into the 5-D kernel stack."""
+        if (name == 'forward' and isinstance(value, functools.partial)
+                and getattr(value.func, '__name__', '') == 'efficient_conv_bn_eval_forward'
+                and len(value.args) == 2 and value.args[1] is self):
+            value = functools.partial(_conv_bn_eval_call, self, value.args[0])
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name):
+        """Refuse what would remove the kernel stack. ``torch.nn.utils.spectral_norm`` (also
+        through ``ConvModule(with_spectral_norm=True)``) and everything built on
+        ``torch.nn.utils.parametrize`` (its spectral_norm, weight_norm, ...) delete ``weight``
+        before they change anything else; spectral norm would treat dim 0 of the stack, the K
+        candidate kernels, as the output channels. Refused there, the layer is left as it was."""
+        if name == 'weight':
+            raise TypeError('ODConv2d: its kernel stack `weight` [K, out, in/g, k, k] cannot be removed or '
+                            're-parametrised (torch.nn.utils.spectral_norm, ConvModule(with_spectral_norm=True), '
+                            'torch.nn.utils.parametrize and the parametrizations built on it): spectral '
+                            'norm would treat dim 0, the K candidate kernels, as the output channels')
+        super().__delattr__(name)
+
+    def _dynamic_conv(self, x: torch.Tensor, kernels: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+        """The layer computed with the kernel stack ``kernels`` [K, out, in/g, k, k] and
+        ``bias``: its own parameters in ``forward``, a following BatchNorm folded into them in
+        ``conv_bn_eval_forward``."""
         self._check_input(x)
         channel, filter_att, spatial, kernel = self.attention(x)
         path = self._choose_path(x)
@@ -522,7 +597,7 @@ class ODConv2d(nn.Module):
         if x.size(0) == 0 and not torch.jit.is_tracing():
             # An empty batch (e.g. a mask head without positive RoIs): the empty output, tied
             # to the kernels and the attention so that autograd and DDP see them all used.
-            out = x.new_zeros(0, self.out_channels, out_h, out_w) + self.weight.sum() * 0 + channel.sum()
+            out = x.new_zeros(0, self.out_channels, out_h, out_w) + kernels.sum() * 0 + channel.sum()
             if filter_att is not None:
                 out = out + filter_att.sum()
             if spatial is not None:
@@ -530,12 +605,12 @@ class ODConv2d(nn.Module):
             if kernel is not None:
                 out = out + kernel.sum()
         elif path == 'expanded':
-            out = self._expanded_conv(x * channel, spatial, kernel)
+            out = self._expanded_conv(x * channel, kernels, spatial, kernel)
         elif (path == 'batched_matmul' and kernel is not None and not torch.jit.is_scripting()
                 and not torch.jit.is_tracing() and self._lean_matmul_pays(x, out_h * out_w)):
-            out = self._lean_batched_matmul_conv(x * channel, spatial, kernel)
+            out = self._lean_batched_matmul_conv(x * channel, kernels, spatial, kernel)
         else:
-            weight = self._mixed_kernels(x.size(0), spatial, kernel)
+            weight = self._mixed_kernels(kernels, x.size(0), spatial, kernel)
             x, weight, filter_att = self._fold_attentions(x, weight, channel, filter_att, out_h * out_w)
             if path == 'batched_matmul':
                 out = self._batched_matmul_conv(x, weight)
@@ -543,13 +618,57 @@ class ODConv2d(nn.Module):
                 out = self._per_sample_conv(x, weight)
         if filter_att is not None:
             out = out * filter_att
-        if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1, 1)
+        if bias is not None:
+            out = out + bias.view(1, -1, 1, 1)
         if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
             # A channels_last input gets a channels_last output, as from nn.Conv2d, so that a
             # channels_last network stays so (the formulations above reshape the batch).
             out = out.contiguous(memory_format=torch.channels_last)
         return out
+
+
+def conv_per_sample(x: torch.Tensor, weight: torch.Tensor, stride: Tuple[int, int], padding: Tuple[int, int],
+                    dilation: Tuple[int, int], groups: int) -> torch.Tensor:
+    """Each sample x[b] convolved with its own kernels weight[b] [out, in/g, k, k]: the batch
+    folded into the groups of one conv, as the official layer computes."""
+    batch, channels, height, width = x.size(0), x.size(1), x.size(2), x.size(3)
+    out_channels = weight.size(1)
+    weight = weight.reshape(batch * out_channels, weight.size(2), weight.size(3), weight.size(4))
+    out = F.conv2d(x.reshape(1, batch * channels, height, width), weight, None, stride, padding, dilation,
+                   groups * batch)
+    return out.view(batch, out_channels, out.size(2), out.size(3))
+
+
+# One call in an fx graph: its batch-dependent group count is no graph input (torch < 2.1's conv2d
+# refuses a traced one).
+torch.fx.wrap('conv_per_sample')
+
+
+@torch.jit.unused
+def _is_fx_proxy(x: torch.Tensor) -> bool:
+    return isinstance(x, torch.fx.Proxy)
+
+
+@torch.jit.unused
+def _traced_as_one_call(module: nn.Module, x: torch.Tensor):
+    """Under ``torch.fx.symbolic_trace`` of a model holding ``module``: record the module as one
+    call in the graph, as fx records torch.nn layers, instead of tracing its input-dependent
+    code. The traced model then runs it eagerly, and graph passes that look for module calls
+    (mmengine's ``efficient_conv_bn_eval``) see a conv followed by its norm. A trace rooted at
+    the module itself traces its body."""
+    tracer = x.tracer
+    return tracer.create_proxy('call_module', tracer.path_of_module(module), (x,), {})
+
+
+@torch.jit.unused
+def _conv_bn_eval_call(conv: 'ODConv2d', bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One efficient conv + BN call set by mmcv's ConvModule. ConvModule deletes this override
+    after the call; if the call raises, it is deleted here, so the layer never stays patched."""
+    try:
+        return conv.conv_bn_eval_forward(bn, x)
+    except Exception:
+        conv.__dict__.pop('forward', None)
+        raise
 
 
 def _world_size() -> int:
