@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's main command: set up if needed, generate the built-in shapes dataset if missing,
 # train Faster R-CNN with an ODResNet-18 (K=4) backbone from scratch, evaluate COCO bbox mAP on
-# the val split, and save a picture of predictions. CONFIG / WORK_DIR override the defaults.
+# the val split, and save a picture of predictions and one of the training curves (loss,
+# temperature, mAP). CONFIG / WORK_DIR override the defaults.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,6 +21,7 @@ elapsed=$(( $(date +%s) - start ))
 
 CHECKPOINT="$(cat "$WORK_DIR/last_checkpoint")"
 "$PY" tools/infer.py "$CONFIG" "$CHECKPOINT" data/shapes/val/000000.png --out "$WORK_DIR/predictions.png"
+"$PY" tools/analysis/plot_training_curves.py "$WORK_DIR" --out "$WORK_DIR/training_curves.png"
 "$PY" - "$WORK_DIR" "$elapsed" "$CHECKPOINT" <<'PYEOF'
 import glob, json, os, sys
 work_dir, elapsed, checkpoint = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -34,4 +36,5 @@ for key in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s', 'bbox_mAP_m'
 print(f'train + eval time: {elapsed // 60} min {elapsed % 60} s')
 print(f'checkpoint: {checkpoint}')
 print(f'predictions: {os.path.join(work_dir, "predictions.png")}')
+print(f'training curves: {os.path.join(work_dir, "training_curves.png")}')
 PYEOF

@@ -77,9 +77,10 @@ it needs g++, the Python headers (python3-dev) and a torch that mmcv 2.1.0 suppo
     || fail "mmcv installed but its compiled ops do not import: the wheel does not match torch $TORCH_VERSION"
 fi
 
-log "installing mmengine, mmdet, pycocotools, psutil and odconv_mmdet (editable, with test extras)"
-# psutil: mmdet's own tools/analysis_tools/benchmark.py needs it and mmdet does not require it.
-"${PIP[@]}" -q mmengine mmdet pycocotools psutil || fail "could not install mmengine/mmdet/pycocotools/psutil"
+log "installing mmengine, mmdet, pycocotools, psutil, seaborn and odconv_mmdet (editable, with test extras)"
+# mmdet's own tools need what mmdet does not require: psutil (analysis_tools/benchmark.py) and
+# seaborn (analysis_tools/analyze_logs.py).
+"${PIP[@]}" -q mmengine mmdet pycocotools psutil seaborn || fail "could not install mmengine/mmdet/pycocotools/psutil/seaborn"
 "${PIP[@]}" -q --no-build-isolation -e "$ROOT[tests]" || fail "could not install odconv_mmdet from $ROOT"
 
 "$PY" -c "import torch, mmcv.ops, mmdet, mmengine, odconv_mmdet" || fail "the installed stack does not import"
