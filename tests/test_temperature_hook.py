@@ -79,12 +79,21 @@ def test_anneal_iters(tmp_path):
     assert train_temperatures(runner.model) == pytest.approx([11 / 3, 7 / 3, 1.0, 1.0])
 
 
+def test_fractional_anneal_epochs_round_to_iterations(tmp_path):
+    hook = dict(type='ODConvTemperatureHook', init_temperature=5, anneal_epochs=0.75)
+    runner = build_runner(tmp_path, max_epochs=1, hook_cfg=hook)
+    runner.train()
+    # 0.75 of 4 iterations per epoch = 3 iterations: 1 + 4 * (3 - i) / 3
+    assert train_temperatures(runner.model) == pytest.approx([11 / 3, 7 / 3, 1.0, 1.0])
+
+
 @pytest.mark.parametrize('kwargs, message', [
     (dict(init_temperature=0.5, anneal_epochs=1), 'init_temperature'),
     (dict(init_temperature=float('nan'), anneal_epochs=1), 'init_temperature'),
     (dict(init_temperature=30), 'exactly one'),
     (dict(init_temperature=30, anneal_epochs=1, anneal_iters=10), 'exactly one'),
-    (dict(init_temperature=30, anneal_epochs=0), 'anneal_epochs must be a positive integer'),
+    (dict(init_temperature=30, anneal_epochs=0), 'anneal_epochs must be a positive number'),
+    (dict(init_temperature=30, anneal_epochs=float('inf')), 'anneal_epochs must be a positive number'),
     (dict(init_temperature=30, anneal_iters=-5), 'anneal_iters must be a positive integer'),
     (dict(init_temperature=30, anneal_iters=2.5), 'anneal_iters must be a positive integer'),
 ])

@@ -18,7 +18,8 @@ def annealed_temperature(cur_iter, total_iters, init_temperature):
 class ODConvTemperatureHook(Hook):
     """Linearly anneal the temperature of every ODConv layer from ``init_temperature`` to 1.
 
-    Use with exactly one of ``anneal_epochs`` (epochs of the train dataloader) or
+    Use with exactly one of ``anneal_epochs`` (epochs of the train dataloader; fractional
+    epochs round to whole iterations, e.g. 7.3 for a tenth of a 73-epoch schedule) or
     ``anneal_iters``::
 
         custom_hooks = [dict(type='ODConvTemperatureHook', init_temperature=30, anneal_epochs=10)]
@@ -48,9 +49,12 @@ class ODConvTemperatureHook(Hook):
         if (anneal_epochs is None) == (anneal_iters is None):
             raise ValueError('ODConvTemperatureHook: give exactly one of anneal_epochs or anneal_iters, '
                              f'got anneal_epochs={anneal_epochs!r}, anneal_iters={anneal_iters!r}')
-        for name, value in (('anneal_epochs', anneal_epochs), ('anneal_iters', anneal_iters)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-                raise ValueError(f'ODConvTemperatureHook: {name} must be a positive integer, got {value!r}')
+        if anneal_epochs is not None and (isinstance(anneal_epochs, bool) or not isinstance(anneal_epochs, (int, float))
+                                          or not math.isfinite(anneal_epochs) or anneal_epochs <= 0):
+            raise ValueError(f'ODConvTemperatureHook: anneal_epochs must be a positive number, got {anneal_epochs!r}')
+        if anneal_iters is not None and (isinstance(anneal_iters, bool) or not isinstance(anneal_iters, int)
+                                         or anneal_iters <= 0):
+            raise ValueError(f'ODConvTemperatureHook: anneal_iters must be a positive integer, got {anneal_iters!r}')
         if attention_stats_interval is not None and (isinstance(attention_stats_interval, bool) or not isinstance(
                 attention_stats_interval, int) or attention_stats_interval <= 0):
             raise ValueError('ODConvTemperatureHook: attention_stats_interval must be a positive integer or None, '
@@ -70,7 +74,7 @@ class ODConvTemperatureHook(Hook):
 
     def before_train(self, runner):
         if self.anneal_epochs is not None:
-            self.total_iters = self.anneal_epochs * len(runner.train_dataloader)
+            self.total_iters = max(1, round(self.anneal_epochs * len(runner.train_dataloader)))
 
     def _apply(self, runner, temperature):
         self.temperature = temperature
