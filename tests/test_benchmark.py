@@ -117,3 +117,17 @@ def test_benchmark_kept_kernels_times_both_answers(tmp_path):
     assert set(data['kept_over_remixed_by_batch']) == {'2', '5'}
     result = run_tool('benchmark_kept_kernels.py', '--kernel-num', '1', '--out', tmp_path / 'bad.json')
     assert result.returncode == 2 and '--kernel-num >= 2' in result.stderr
+
+
+def test_benchmark_fuse_times_the_unfused_and_both_fused_models(tmp_path):
+    out = tmp_path / 'fuse.json'
+    result = subprocess.run([sys.executable, str(ROOT / 'tools' / 'benchmark_fuse.py'), '--depth', '18',
+                             '--scale', '0.05', '--repeats', '1', '--out', str(out)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data['input'] == [32, 64]
+    # ODResNet-18: the stem BN, 3 shortcut BNs, the BN after each of its 16 ODConvs and their 16
+    # attention BNs; mmcv's fuse leaves the 16 after the ODConvs, ours none
+    assert data['batch_norms_left'] == {'unfused': 36, 'mmcv_fuse_conv_bn': 16, 'odconv_mmdet_fuse_conv_bn': 0}
+    assert set(data['inference_ms']) == {'unfused', 'mmcv_fuse_conv_bn', 'odconv_mmdet_fuse_conv_bn'}

@@ -258,3 +258,44 @@ def test_a_gn_odresnet_is_independent_of_the_batch():
     together = model(x)[-1]
     alone = torch.cat([model(x[i:i + 1])[-1] for i in range(3)])
     assert torch.allclose(together, alone, rtol=1e-10, atol=1e-10)
+
+
+# ---------------------------------------------------------------- other mmcv / mmengine conv utilities
+
+
+def test_mmcv_flops_counter_counts_odconv_as_our_madds_counter():
+    from mmcv.cnn import get_model_complexity_info
+    from odconv_mmdet.utils.madds import count_madds
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), ODConv2d(16, 32, 3, padding=1, kernel_num=4),
+                          ODConv2d(32, 32, 1, kernel_num=1))
+    model.eval()
+    flops, _ = get_model_complexity_info(model, (3, 32, 32), print_per_layer_stat=False, as_strings=False)
+    ours = count_madds(model, lambda: model(torch.ones(1, 3, 32, 32)))
+    assert ours['odconv_conv'] > 0 and flops == sum(ours.values())
+
+
+def test_depthwise_separable_conv_module_and_padding_modes_with_odconv():
+    from mmcv.cnn import DepthwiseSeparableConvModule
+    torch.manual_seed(0)
+    module = DepthwiseSeparableConvModule(16, 32, 3, padding=1, conv_cfg=dict(type='ODConv', kernel_num=4),
+                                          norm_cfg=dict(type='BN'))
+    assert isinstance(module.depthwise_conv.conv, ODConv2d) and module.depthwise_conv.conv.groups == 16
+    assert module(torch.randn(2, 16, 8, 8)).shape == (2, 32, 8, 8)
+    reflect = ConvModule(8, 8, 3, padding=1, padding_mode='reflect', conv_cfg=dict(type='ODConv', kernel_num=1))
+    reflect.eval()
+    x = torch.randn(2, 8, 6, 6, dtype=torch.float64)
+    reflect.double()
+    sd = reflect.conv.state_dict()
+    expected = torch.relu(reference_odconv(sd, torch.nn.functional.pad(x, (1, 1, 1, 1), mode='reflect'),
+                                           kernel_size=3, kernel_num=1))
+    assert torch.allclose(reflect(x), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_revert_sync_batchnorm_keeps_batch1_training():
+    from mmengine.model import revert_sync_batchnorm
+    model = revert_sync_batchnorm(nn.SyncBatchNorm.convert_sync_batchnorm(
+        nn.Sequential(ODConv2d(16, 16, 3, padding=1, kernel_num=4))))
+    assert not isinstance(model[0].attention.bn, nn.SyncBatchNorm)
+    model.train()
+    assert model(torch.randn(1, 16, 8, 8)).shape == (1, 16, 8, 8)

@@ -523,7 +523,10 @@ class ODConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting() and _is_fx_proxy(x):
             return self._traced_forward(x)
-        return self._dynamic_conv(x, self.weight, self.bias)
+        out = self._dynamic_conv(x, self.weight, self.bias)
+        if not torch.jit.is_scripting():
+            _count_for_mmcv_flops_counter(self, x, out)
+        return out
 
     @torch.jit.unused
     def _traced_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -642,6 +645,18 @@ def conv_per_sample(x: torch.Tensor, weight: torch.Tensor, stride: Tuple[int, in
 # One call in an fx graph: its batch-dependent group count is no graph input (torch < 2.1's conv2d
 # refuses a traced one).
 torch.fx.wrap('conv_per_sample')
+
+
+@torch.jit.unused
+def _count_for_mmcv_flops_counter(layer: 'ODConv2d', x: torch.Tensor, out: torch.Tensor) -> None:
+    """mmcv's ``get_model_complexity_info`` counts modules of the types it knows with forward
+    hooks: it knows no ODConv2d, and the attention convs it hooks are applied as linear maps,
+    so it would count 0 for every ODConv layer. While it counts (its ``__flops__`` counter sits
+    on ``attention.fc``), this layer's MAdds (``utils/madds.py``) are added to that counter."""
+    fc = layer.attention.fc
+    if hasattr(fc, '__flops__'):
+        from ..utils.madds import odconv_madds
+        fc.__flops__ += int(sum(odconv_madds(layer, x, out).values()))
 
 
 @torch.jit.unused

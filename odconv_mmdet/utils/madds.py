@@ -30,7 +30,7 @@ COMPONENTS = ('static_conv', 'linear', 'odconv_conv', 'odconv_attention', 'odcon
               'odconv_attention_products')
 
 
-def _odconv_madds(layer, x: torch.Tensor, out: torch.Tensor) -> Dict[str, int]:
+def odconv_madds(layer, x: torch.Tensor, out: torch.Tensor) -> Dict[str, int]:
     batch, channels, height, width = x.shape
     out_positions = out.size(2) * out.size(3)
     k = layer.kernel_size[0]
@@ -56,7 +56,7 @@ def count_madds(model: nn.Module, run: Callable[[], object]) -> Dict[str, int]:
     def hook(module, inputs, output):
         x = inputs[0]
         if id(module) in odconv_ids:
-            for key, value in _odconv_madds(module, x, output).items():
+            for key, value in odconv_madds(module, x, output).items():
                 counts[key] += value
         elif isinstance(module, nn.Conv2d):
             kh, kw = module.kernel_size
