@@ -52,19 +52,23 @@ def relative_error(a, b):
 # ---------------------------------------------------------------- fusing conv and BN
 
 
-def test_mmcv_fuse_conv_bn_keeps_an_odconv_models_outputs():
-    """mmcv's function fuses each attention's fc with its bn (the layer applies the fc bias it
-    then gets); the model's outputs stay, to float32 rounding."""
+def fused_odresnet(fuse):
+    """A trained-norm ODResNet fused by ``fuse``, after checking that its eval outputs stayed."""
     x = torch.randn(4, 3, 64, 64)
     model = with_trained_norms(odresnet(), x)
     with torch.no_grad():
         before = model(x)
-        fused = mmcv_fuse_conv_bn(copy.deepcopy(model))
-        after = fused(x)
-    layer = fused.layer1[0].conv1
+        fused = fuse(copy.deepcopy(model))
+        for a, b in zip(fused(x), before):
+            assert relative_error(a, b) < 1e-5
+    return fused
+
+
+def test_mmcv_fuse_conv_bn_keeps_an_odconv_models_outputs():
+    """mmcv's function fuses each attention's fc with its bn (the layer applies the fc bias it
+    then gets); the model's outputs stay, to float32 rounding."""
+    layer = fused_odresnet(mmcv_fuse_conv_bn).layer1[0].conv1
     assert isinstance(layer.attention.bn, nn.Identity) and layer.attention.fc.bias is not None
-    for a, b in zip(after, before):
-        assert relative_error(a, b) < 1e-5
 
 
 def test_fuse_conv_bn_folds_the_bn_after_an_odconv_layer_float64():
@@ -83,16 +87,9 @@ def test_fuse_conv_bn_folds_the_bn_after_an_odconv_layer_float64():
 
 
 def test_fuse_conv_bn_removes_every_bn_of_an_odresnet_and_keeps_its_outputs():
-    x = torch.randn(4, 3, 64, 64)
-    model = with_trained_norms(odresnet(), x)
-    with torch.no_grad():
-        before = model(x)
-        fused = fuse_conv_bn(copy.deepcopy(model))
-        after = fused(x)
+    fused = fused_odresnet(fuse_conv_bn)
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in fused.modules())
     assert isinstance(fused.layer2[0].norm2, nn.Identity) and fused.layer2[0].conv2.bias is not None
-    for a, b in zip(after, before):
-        assert relative_error(a, b) < 1e-5
 
 
 # ---------------------------------------------------------------- efficient_conv_bn_eval
