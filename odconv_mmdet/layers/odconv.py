@@ -669,8 +669,8 @@ def _traced_as_one_call(module: nn.Module, x: torch.Tensor):
     """Under ``torch.fx.symbolic_trace`` of a model holding ``module``: record the module as one
     call in the graph, as fx records torch.nn layers, instead of tracing its input-dependent
     code. The traced model then runs it eagerly, and graph passes that look for module calls
-    (mmengine's ``efficient_conv_bn_eval``) see a conv followed by its norm. A trace rooted at
-    the module itself traces its body."""
+    (mmengine's ``efficient_conv_bn_eval``) see a conv followed by its norm. Not for the trace's
+    root, which has no path: ODConv2d traces its own body there (``_official_conv``)."""
     tracer = x.tracer
     return tracer.create_proxy('call_module', tracer.path_of_module(module), (x,), {})
 
