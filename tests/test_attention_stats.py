@@ -9,7 +9,7 @@ import odconv_mmdet  # noqa: F401
 from odconv_mmdet.hooks import ODConvTemperatureHook
 from odconv_mmdet.hooks.attention_stats import AttentionRecorder, attention_statistics, stage_of
 from odconv_mmdet.layers.odconv import ODConv2d, odconv_layers
-from toy_runner import build_runner
+from odconv_mmdet.testing.toy_runner import build_runner
 
 
 @pytest.mark.parametrize('name, stage', [

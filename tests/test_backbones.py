@@ -9,7 +9,7 @@ from mmengine.runner.checkpoint import load_checkpoint
 import odconv_mmdet  # noqa: F401
 from odconv_mmdet.backbones import ODMobileNetV2, ODResNet
 from odconv_mmdet.layers.odconv import AttentionBatchNorm2d, ODConv2d
-from official_format import official_mobilenet_v2, official_odresnet, official_odresnet_features
+from odconv_mmdet.testing.official_format import official_mobilenet_v2, official_odresnet, official_odresnet_features
 
 
 def n_params(module):

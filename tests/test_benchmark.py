@@ -1,4 +1,4 @@
-"""tools/benchmark.py on tiny shapes: it runs, checks the formulations agree, writes its JSON."""
+"""benchmarks/benchmark.py on tiny shapes: it runs, checks the formulations agree, writes its JSON."""
 import json
 import subprocess
 import sys
@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args):
-    return subprocess.run([sys.executable, str(ROOT / 'tools' / 'benchmark.py'), *map(str, args)],
+    return subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'benchmark.py'), *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
@@ -61,7 +61,7 @@ def test_benchmark_rejects_bad_arguments(tmp_path):
 
 
 def run_tool(name, *args):
-    return subprocess.run([sys.executable, str(ROOT / 'tools' / name), *map(str, args)],
+    return subprocess.run([sys.executable, str(ROOT / 'benchmarks' / name), *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
@@ -121,7 +121,7 @@ def test_benchmark_kept_kernels_times_both_answers(tmp_path):
 
 def test_benchmark_fuse_times_the_unfused_and_both_fused_models(tmp_path):
     out = tmp_path / 'fuse.json'
-    result = subprocess.run([sys.executable, str(ROOT / 'tools' / 'benchmark_fuse.py'), '--depth', '18',
+    result = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'benchmark_fuse.py'), '--depth', '18',
                              '--scale', '0.05', '--repeats', '1', '--out', str(out)],
                             capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -146,7 +146,7 @@ def test_a_crafted_checkpoint_runs_no_code_through_mmengine_loading(tmp_path, we
 
 @pytest.mark.parametrize('resume', [False, True])
 def test_a_crafted_checkpoint_runs_no_code_through_the_runner(tmp_path, resume, weights_only_default):
-    from toy_runner import build_runner
+    from odconv_mmdet.testing.toy_runner import build_runner
     path, marker = crafted_checkpoint(tmp_path)
     runner = build_runner(tmp_path / 'work', max_epochs=1, load_from=str(path), resume=resume)
     with pytest.raises(UntrustedCheckpointError):
@@ -157,12 +157,11 @@ def test_a_crafted_checkpoint_runs_no_code_through_the_runner(tmp_path, resume, 
 def test_a_crafted_checkpoint_runs_no_code_through_the_tools(tmp_path, weights_only_default):
     path, marker = crafted_checkpoint(tmp_path)
     config = ROOT / 'configs' / 'shapes' / 'faster-rcnn_odr18-k4_fpn_shapes.py'
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    for args in (['convert_official_checkpoint.py', path, tmp_path / 'out.pth'],
-                 ['inflate_static_checkpoint.py', path, tmp_path / 'out.pth', '--depth', '18'],
-                 ['export_onnx.py', config, tmp_path / 'out.onnx', '--checkpoint', path]):
+    for args in (['model_converters/convert_official_checkpoint.py', path, tmp_path / 'out.pth'],
+                 ['model_converters/inflate_static_checkpoint.py', path, tmp_path / 'out.pth', '--depth', '18'],
+                 ['deployment/export_onnx.py', config, tmp_path / 'out.onnx', '--checkpoint', path]):
         result = subprocess.run([sys.executable, str(ROOT / 'tools' / args[0]), *map(str, args[1:])],
-                                capture_output=True, text=True, cwd=ROOT, env=env)
+                                capture_output=True, text=True, cwd=ROOT)
         assert result.returncode == 2, (args[0], result.stderr[-2000:])
         assert 'refused to unpickle' in result.stderr and 'pass --trust' in result.stderr, args[0]
         assert not list(tmp_path.glob('out.*'))
@@ -206,7 +205,7 @@ def pickled_globals(path):
 
 
 def test_runner_checkpoints_hold_nothing_outside_the_allow_list(tmp_path):
-    from toy_runner import build_runner
+    from odconv_mmdet.testing.toy_runner import build_runner
     build_runner(tmp_path, max_epochs=1).train()
     path = tmp_path / 'epoch_1.pth'
     numpy_functions = np.float64(0).__reduce__()[0].__module__  # numpy.core / numpy._core.multiarray
@@ -231,7 +230,7 @@ def test_importing_the_plugin_leaves_torch_load_safe(tmp_path, weights_only_defa
 
 
 def test_the_runner_loads_a_trusted_prefixed_checkpoint(tmp_path, weights_only_default):
-    from toy_runner import build_runner
+    from odconv_mmdet.testing.toy_runner import build_runner
     skip_unless_weights_only_runner_loads()
     build_runner(tmp_path / 'first', max_epochs=1).train()
     old = safe_load(str(tmp_path / 'first' / 'epoch_1.pth'))

@@ -10,8 +10,8 @@ import odconv_mmdet.layers.mixed_kernel_conv as mixed
 from odconv_mmdet.layers.mixed_kernel_conv import MixedKernelConv
 from odconv_mmdet.layers.tap_columns import ConvGeometry
 from odconv_mmdet.layers.odconv import ODConv2d
-from reference_odconv import reference_odconv
-from test_odconv_layer import randomize
+from odconv_mmdet.testing.reference import reference_odconv
+from .test_odconv_layer import randomize
 
 PATHS = ['per_sample', 'batched_matmul', 'expanded', 'auto']
 

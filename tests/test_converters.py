@@ -1,22 +1,21 @@
-"""tools/convert_official_checkpoint.py and tools/inflate_static_checkpoint.py, through their CLIs."""
+"""tools/model_converters/convert_official_checkpoint.py and tools/model_converters/inflate_static_checkpoint.py, through their CLIs."""
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 from mmdet.models.backbones import MobileNetV2, ResNet
 
 import odconv_mmdet  # noqa: F401
 from odconv_mmdet.backbones import ODMobileNetV2, ODResNet
 from odconv_mmdet.layers.odconv import set_temperature
-from official_format import official_mobilenet_v2, official_odresnet
+from odconv_mmdet.testing.official_format import official_mobilenet_v2, official_odresnet
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_tool(name, *args):
-    return subprocess.run([sys.executable, str(ROOT / 'tools' / name), *map(str, args)],
+    return subprocess.run([sys.executable, str(ROOT / 'tools' / 'model_converters' / name), *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT)
 
 

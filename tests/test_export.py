@@ -1,5 +1,5 @@
 """TorchScript of the backbones, and ONNX export with a dynamic batch (an empty one included),
-of the layer and, through tools/export_onnx.py, of backbones."""
+of the layer and, through tools/deployment/export_onnx.py, of backbones."""
 import io
 import subprocess
 import sys
@@ -16,8 +16,8 @@ from mmdet.registry import MODELS
 from odconv_mmdet.backbones import ODMobileNetV2, ODResNet
 from odconv_mmdet.layers.odconv import set_temperature
 from odconv_mmdet.utils.onnx_export import export_torchscript_onnx
-from test_odconv_layer import CASES, randomize
-from test_odconv_layer import build as build_case
+from .test_odconv_layer import CASES, randomize
+from .test_odconv_layer import build as build_case
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,7 +80,7 @@ def export(tmp_path, name, checkpoint=None, extra=()):
     config.write_text(f'custom_imports = dict(imports=["odconv_mmdet"], allow_failed_imports=False)\n'
                       f'model = dict(backbone={BACKBONES[name]!r})\n')
     out = tmp_path / f'{name}.onnx'
-    args = [sys.executable, str(ROOT / 'tools' / 'export_onnx.py'), str(config), str(out),
+    args = [sys.executable, str(ROOT / 'tools' / 'deployment' / 'export_onnx.py'), str(config), str(out),
             '--input-size', '64', '64', *extra]
     if checkpoint:
         args += ['--checkpoint', str(checkpoint)]

@@ -1,4 +1,4 @@
-"""tools/analysis/get_flops.py and the MAdds counter: hand-computed counts for single layers,
+"""tools/analysis_tools/get_flops.py and the MAdds counter: hand-computed counts for single layers,
 the paper's increments for whole backbones, and the tool's output."""
 import json
 import subprocess
@@ -68,7 +68,7 @@ def test_increments_over_the_static_backbone(name, kwargs, kernel_num, official,
     static, _ = backbone_madds(name, kwargs)
     odconv, net = backbone_madds(f'OD{name}', dict(kwargs, kernel_num=kernel_num))
     increment = odconv - static
-    assert increment == pytest.approx(ours, rel=5e-3)  # the figures README.md quotes (0.1 M)
+    assert increment == pytest.approx(ours, rel=5e-3)  # the figures docs/usage.md quotes (0.1 M)
     assert abs(increment / official - 1) < 0.26  # within 25 % but for ResNet-50 1x (-25.2 %)
     if name == 'ResNet' and kwargs['depth'] == 50:  # parameters as the paper's (with its 2.05 M fc)
         params = count_parameters(net)['total'] + 2048 * 1000 + 1000
@@ -80,7 +80,7 @@ def test_tool_prints_components_and_writes_json(tmp_path):
     config.write_text("custom_imports = dict(imports=['odconv_mmdet'], allow_failed_imports=False)\n"
                       "_base_ = ['" + str(ROOT / 'configs' / 'shapes' / 'faster-rcnn_odr18-k4_fpn_shapes.py') + "']\n")
     out = tmp_path / 'flops.json'
-    result = subprocess.run([sys.executable, str(ROOT / 'tools' / 'analysis' / 'get_flops.py'), str(config),
+    result = subprocess.run([sys.executable, str(ROOT / 'tools' / 'analysis_tools' / 'get_flops.py'), str(config),
                              '--shape', '128', '128', '--json', str(out)], capture_output=True, text=True, cwd=ROOT,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -90,6 +90,6 @@ def test_tool_prints_components_and_writes_json(tmp_path):
                                       'odconv_kernel_aggregation', 'odconv_attention_products'))
     assert data['madds_total'] == sum(madds.values())
     assert 'odconv_kernel_aggregation' in result.stdout and 'parameters:' in result.stdout
-    bad = subprocess.run([sys.executable, str(ROOT / 'tools' / 'analysis' / 'get_flops.py'), str(tmp_path / 'no.py')],
+    bad = subprocess.run([sys.executable, str(ROOT / 'tools' / 'analysis_tools' / 'get_flops.py'), str(tmp_path / 'no.py')],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and 'no.py' in bad.stderr

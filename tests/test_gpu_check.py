@@ -1,5 +1,5 @@
-"""tools/gpu_check.py on the CPU (--tiny): the GPU script's code runs, checks and writes its
-results; its figures need a GPU (tools/gpu_check.sh)."""
+"""benchmarks/gpu_check.py on the CPU (--tiny): the GPU script's code runs, checks and writes its
+results; its figures need a GPU (benchmarks/gpu_check.sh)."""
 import json
 import subprocess
 import sys
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_gpu_check_runs_its_three_parts_on_the_cpu(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / 'tools' / 'gpu_check.py'), '--device', 'cpu', '--tiny',
+    result = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'gpu_check.py'), '--device', 'cpu', '--tiny',
                              '--out-dir', str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     data = json.loads((tmp_path / 'gpu_check.json').read_text())
@@ -40,7 +40,7 @@ def test_gpu_check_runs_its_three_parts_on_the_cpu(tmp_path):
 
 
 def test_gpu_check_refuses_cuda_without_a_gpu(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / 'tools' / 'gpu_check.py'), '--out-dir', str(tmp_path)],
+    result = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'gpu_check.py'), '--out-dir', str(tmp_path)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2 and 'no CUDA device' in result.stderr
     assert not (tmp_path / 'gpu_check.json').exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mmdet import __file__ as mmdet_init
 
-from test_tools_e2e import run, tiny_config, tiny_data, tool  # noqa: F401  (tiny_data: a fixture)
+from .test_tools_e2e import run, tiny_config, tiny_data, tool  # noqa: F401  (tiny_data: a fixture)
 
 MMDET_TOOLS = Path(mmdet_init).parent / '.mim' / 'tools'
 
@@ -38,13 +38,13 @@ def test_mmdet_test_tool_evaluates_the_main_job_checkpoint(trained, tmp_path):
 def test_mmdet_get_flops_against_ours(trained):
     """mmengine's counter (mmdet's tool) traces the model and counts the ops it knows; it does
     not count the kernel mixing (aten::mm) or norms, and counts ODConv's conv as the matmul the
-    traced layer runs. Same parameters; totals within 10 % of ours (the README explains)."""
+    traced layer runs. Same parameters; totals within 10 % of ours (docs/usage.md explains)."""
     cfg, _ = trained
     theirs = mmdet_tool('analysis_tools/get_flops.py', cfg, '--num-images', '2')
     assert theirs.returncode == 0, theirs.stderr[-3000:]
     flops = float(re.search(r'Flops: ([0-9.]+)G', theirs.stdout).group(1))
     params = float(re.search(r'Params: ([0-9.]+)M', theirs.stdout).group(1))
-    ours = tool('analysis/get_flops.py', cfg, '--shape', '128', '128')
+    ours = tool('analysis_tools/get_flops.py', cfg, '--shape', '128', '128')
     assert ours.returncode == 0, ours.stderr[-3000:]
     total = float(re.search(r'total\s+([0-9.]+) G', ours.stdout).group(1))
     our_params = float(re.search(r'parameters: ([0-9.]+) M', ours.stdout).group(1))
@@ -75,9 +75,9 @@ def test_mmdet_browse_dataset_draws_every_training_image(trained, tmp_path):
 def test_training_curves_picture_of_the_main_job(trained, tmp_path):
     _, work = trained
     out = tmp_path / 'curves.png'
-    result = tool('analysis/plot_training_curves.py', work, '--out', out)
+    result = tool('analysis_tools/plot_training_curves.py', work, '--out', out)
     assert result.returncode == 0, result.stderr[-3000:]
     assert '(loss, odconv_temperature, coco/bbox_mAP)' in result.stdout
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    empty = tool('analysis/plot_training_curves.py', tmp_path)
+    empty = tool('analysis_tools/plot_training_curves.py', tmp_path)
     assert empty.returncode != 0 and 'no */vis_data/scalars.json' in empty.stderr

@@ -1,17 +1,14 @@
-"""tools/official_odconv.py, the benchmarks' official baseline, against the reference formulas."""
+"""odconv_mmdet/testing/official.py, the benchmarks' official baseline, against the reference formulas."""
 import copy
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from reference_odconv import reference_odconv
-from test_odconv_layer import CASES, build, randomize
+from odconv_mmdet.testing import official as official_odconv
+from odconv_mmdet.testing.official import OfficialODConv2d
+from odconv_mmdet.testing.reference import reference_odconv
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
-import official_odconv  # noqa: E402
-from official_odconv import OfficialODConv2d  # noqa: E402
+from .test_odconv_layer import CASES, build, randomize
 
 
 @pytest.mark.parametrize('training', [False, True])

@@ -2,6 +2,7 @@
 first tenth of training; each builds and trains an iteration on the shapes set."""
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from mmdet.registry import MODELS
 
 import odconv_mmdet
 from odconv_mmdet.datasets import generate_shapes_dataset
-from test_tools_e2e import tiny_config, tool
+from .test_tools_e2e import run, tiny_config, tool
 
 ROOT = Path(__file__).resolve().parents[1]
 MMDET_CONFIGS = Path(mmdet_init).parent / '.mim' / 'configs'  # the static twins, as mmdet installs them
@@ -88,7 +89,7 @@ def test_seeds_table_trains_each_seed_and_summarises(tmp_path):
     generate_shapes_dataset(data, num_train=8, num_val=4, seed=3)
     cfg = tiny_config(tmp_path, data, base='faster-rcnn_r18_fpn_shapes.py', extra='custom_hooks = []\n')
     out = tmp_path / 'seeds.json'
-    result = tool('seeds_table.py', '--configs', cfg, '--seeds', '0', '1', '--work-dir', tmp_path / 'work',
+    result = run(sys.executable, ROOT / 'benchmarks' / 'seeds_table.py', '--configs', cfg, '--seeds', '0', '1', '--work-dir', tmp_path / 'work',
                   '--out', out, '--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1')
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(out.read_text())

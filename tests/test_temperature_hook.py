@@ -11,7 +11,7 @@ import torch
 
 import odconv_mmdet  # noqa: F401
 from odconv_mmdet.hooks import ODConvTemperatureHook, annealed_temperature
-from toy_runner import ToyModel, build_runner
+from odconv_mmdet.testing.toy_runner import ToyModel, build_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,13 +109,12 @@ def test_model_without_odconv_warns(tmp_path):
 
 
 DDP_WORKER = r'''
-import os, sys, json
+import os, json
 import torch
-sys.path.insert(0, {tests!r})
 import odconv_mmdet
 from mmengine.config import Config
 from odconv_mmdet.utils.dist import prepare_cpu_distributed, run_and_exit
-from toy_runner import build_runner
+from odconv_mmdet.testing.toy_runner import build_runner
 
 
 def main():
@@ -146,7 +145,7 @@ def free_port():
 def test_hook_on_ddp_wrapped_model_two_process_gloo(tmp_path):
     import json
     script = tmp_path / 'worker.py'
-    script.write_text(DDP_WORKER.format(tests=str(ROOT / 'tests'), work_dir=str(tmp_path)))
+    script.write_text(DDP_WORKER.format(work_dir=str(tmp_path)))
     env = dict(os.environ, OMP_NUM_THREADS='1')
     result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
                              f'--master_port={free_port()}', str(script)],

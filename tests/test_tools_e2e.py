@@ -17,7 +17,7 @@ SHAPES = ROOT / 'configs' / 'shapes'
 
 
 def run(*args, timeout=600, env=None):
-    full_env = dict(os.environ, PYTHONPATH=f'{ROOT / "tests"}{os.pathsep}{ROOT}', OMP_NUM_THREADS='2')
+    full_env = dict(os.environ, OMP_NUM_THREADS='2')
     full_env.update(env or {})
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=ROOT,
                           timeout=timeout, env=full_env)
@@ -87,7 +87,7 @@ def test_train_resume_and_test_faster_rcnn(tmp_path, tiny_data):
     assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
 
     picture = tmp_path / 'pred.png'
-    drawn = tool('infer.py', cfg, work / 'epoch_2.pth', tiny_data / 'val' / '000000.png', '--out', picture,
+    drawn = run(sys.executable, ROOT / 'demo' / 'image_demo.py', cfg, work / 'epoch_2.pth', tiny_data / 'val' / '000000.png', '--out', picture,
                  '--score-thr', '0.0')
     assert drawn.returncode == 0, drawn.stderr[-3000:]
     assert picture.is_file() and picture.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
@@ -128,7 +128,7 @@ def assert_every_rank_exited_cleanly(result):
 def two_process_training(tmp_path_factory, tiny_data):
     tmp_path = tmp_path_factory.mktemp('dist')
     cfg = tiny_config(tmp_path, tiny_data, extra=(
-        "custom_imports = dict(imports=['odconv_mmdet', 'dump_weights_hook'], allow_failed_imports=False)\n"
+        "custom_imports = dict(imports=['odconv_mmdet', 'odconv_mmdet.testing.hooks'], allow_failed_imports=False)\n"
         "custom_hooks = [dict(type='ODConvTemperatureHook', init_temperature=30, anneal_epochs=2,"
         " attention_stats_interval=2), dict(type='DumpWeightsHook')]\n"), batch_size=2)
     work = tmp_path / 'work'
@@ -176,7 +176,7 @@ def test_two_nodes_agree_on_the_default_port(two_process_training, tmp_path):
     form one group of two processes."""
     cfg, work, trained = two_process_training
     assert_every_rank_exited_cleanly(trained)
-    env = dict(os.environ, PYTHONPATH=f'{ROOT / "tests"}{os.pathsep}{ROOT}', OMP_NUM_THREADS='1', NNODES='2',
+    env = dict(os.environ, OMP_NUM_THREADS='1', NNODES='2',
                MASTER_ADDR='127.0.0.1')
     env.pop('PORT', None)
     nodes = [subprocess.Popen(['bash', str(ROOT / 'tools' / 'dist_test.sh'), str(cfg), str(work / 'epoch_1.pth'), '1',
@@ -203,23 +203,26 @@ def test_dist_scripts_default_to_a_fixed_port_that_port_overrides(tmp_path, scri
     assert '--master_port=29611' in chosen.stdout.splitlines()
 
 
-def test_slurm_train_script_builds_mmdets_srun_command(tmp_path):
+@pytest.mark.parametrize('script, tool_args', [
+    ('slurm_train.sh', ['train.py', 'cfg.py', '--work-dir=work', '--launcher=slurm', '--amp']),
+    ('slurm_test.sh', ['test.py', 'cfg.py', 'work', '--launcher=slurm', '--amp']),
+])
+def test_slurm_scripts_build_mmdets_srun_command(tmp_path, script, tool_args):
     stub_dir = tmp_path / 'bin'
     stub_dir.mkdir()
     (stub_dir / 'srun').write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$SRUN_LOG"\n'
                                    'echo "PYTHONPATH=$PYTHONPATH" >> "$SRUN_LOG"\n')
     (stub_dir / 'srun').chmod(0o755)
     log = tmp_path / 'srun.log'
-    env = dict(PATH=f'{stub_dir}{os.pathsep}{os.environ["PATH"]}', SRUN_LOG=str(log), GPUS='16',
+    env = dict(PATH=f'{stub_dir}{os.pathsep}{os.environ["PATH"]}', SRUN_LOG=str(log), GPUS='16', PYTHONPATH='/site',
                GPUS_PER_NODE='8', SRUN_ARGS='--quotatype=auto --mem=0')
-    result = run('bash', ROOT / 'tools' / 'slurm_train.sh', 'part', 'od', 'cfg.py', 'work', '--amp', env=env)
+    result = run('bash', ROOT / 'tools' / script, 'part', 'od', 'cfg.py', 'work', '--amp', env=env)
     assert result.returncode == 0, result.stderr
     args = log.read_text().splitlines()
     assert args[:12] == ['-p', 'part', '--job-name=od', '--gres=gpu:8', '--ntasks=16', '--ntasks-per-node=8',
                          '--cpus-per-task=5', '--kill-on-bad-exit=1', '--quotatype=auto', '--mem=0', 'python', '-u']
-    assert args[12:18] == [str(ROOT / 'tools' / 'train.py'), 'cfg.py', '--work-dir=work', '--launcher=slurm', '--amp',
-                           f'PYTHONPATH={ROOT}:{ROOT / "tests"}{os.pathsep}{ROOT}']
-    missing = run('bash', ROOT / 'tools' / 'slurm_train.sh', 'part', 'od', env=env)
+    assert args[12:] == [str(ROOT / 'tools' / tool_args[0])] + tool_args[1:] + [f'PYTHONPATH={ROOT}:/site']
+    missing = run('bash', ROOT / 'tools' / script, 'part', 'od', env=env)
     assert missing.returncode == 2 and 'usage:' in missing.stderr
 
 
@@ -240,7 +243,7 @@ def test_test_tool_draws_every_image_into_show_dir(two_process_training, tmp_pat
 
 def test_test_tool_show_without_a_display_says_so(two_process_training, tmp_path):
     cfg, work, _ = two_process_training
-    env = dict(os.environ, PYTHONPATH=f'{ROOT / "tests"}{os.pathsep}{ROOT}')
+    env = dict(os.environ)
     env.pop('DISPLAY', None)
     result = subprocess.run([sys.executable, str(ROOT / 'tools' / 'test.py'), str(cfg), str(work / 'epoch_1.pth'),
                              '--work-dir', str(tmp_path), '--show'], capture_output=True, text=True, cwd=ROOT,
@@ -254,7 +257,7 @@ def test_draw_attention_writes_a_picture_and_the_values(two_process_training, tm
     assert_every_rank_exited_cleanly(trained)
     image = sorted((tiny_data / 'val').glob('*.png'))[0]
     out, values = tmp_path / 'attention.png', tmp_path / 'attention.json'
-    result = tool('draw_attention.py', cfg, work / 'epoch_1.pth', image, '--out', out, '--json', values)
+    result = tool('analysis_tools/draw_attention.py', cfg, work / 'epoch_1.pth', image, '--out', out, '--json', values)
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(values.read_text())
     # the checkpoint's temperature: the hook annealed 30 -> 1 over 2 epochs; after 1 epoch of
@@ -272,7 +275,7 @@ def test_draw_attention_writes_a_picture_and_the_values(two_process_training, tm
     assert f'16 ODConv layers at T = 15.5; saved {out}' in result.stdout
 
 
-FAILING_RANK = ("custom_imports = dict(imports=['odconv_mmdet', 'fail_on_rank_hook'], allow_failed_imports=False)\n"
+FAILING_RANK = ("custom_imports = dict(imports=['odconv_mmdet', 'odconv_mmdet.testing.hooks'], allow_failed_imports=False)\n"
                 "custom_hooks = [dict(type='FailOnRankHook', rank=1)]\n")
 
 

@@ -12,7 +12,7 @@ CONFIG="${CONFIG:-configs/shapes/faster-rcnn_odr18-k4_fpn_shapes.py}"
 WORK_DIR="${WORK_DIR:-work_dirs/$(basename "$CONFIG" .py)}"
 
 if [ ! -f data/shapes/annotations/val.json ]; then
-  "$PY" tools/generate_shapes.py --out data/shapes
+  "$PY" tools/misc/generate_shapes.py --out data/shapes
 fi
 
 start=$(date +%s)
@@ -20,8 +20,8 @@ start=$(date +%s)
 elapsed=$(( $(date +%s) - start ))
 
 CHECKPOINT="$(cat "$WORK_DIR/last_checkpoint")"
-"$PY" tools/infer.py "$CONFIG" "$CHECKPOINT" data/shapes/val/000000.png --out "$WORK_DIR/predictions.png"
-"$PY" tools/analysis/plot_training_curves.py "$WORK_DIR" --out "$WORK_DIR/training_curves.png"
+"$PY" demo/image_demo.py "$CONFIG" "$CHECKPOINT" data/shapes/val/000000.png --out "$WORK_DIR/predictions.png"
+"$PY" tools/analysis_tools/plot_training_curves.py "$WORK_DIR" --out "$WORK_DIR/training_curves.png"
 "$PY" - "$WORK_DIR" "$elapsed" "$CHECKPOINT" <<'PYEOF'
 import glob, json, os, sys
 work_dir, elapsed, checkpoint = sys.argv[1], int(sys.argv[2]), sys.argv[3]

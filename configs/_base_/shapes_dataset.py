@@ -1,4 +1,4 @@
-# The built-in shapes dataset (tools/generate_shapes.py), COCO format, 128x128 images.
+# The built-in shapes dataset (tools/misc/generate_shapes.py), COCO format, 128x128 images.
 dataset_type = 'CocoDataset'
 data_root = 'data/shapes/'
 metainfo = dict(classes=('circle', 'square', 'triangle', 'star'),

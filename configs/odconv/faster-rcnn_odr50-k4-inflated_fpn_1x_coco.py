@@ -2,7 +2,7 @@
 # weights, for when no ODConv ImageNet checkpoint is at hand. The static weights are inflated on
 # load (every ODConv starts out computing its static conv exactly: its K kernels are the static
 # kernel, its sigmoid attention heads zero), so no conversion step is needed; the same file
-# written out is `python tools/inflate_static_checkpoint.py resnet50.pth out.pth --depth 50 --kernel-num 4`.
+# written out is `python tools/model_converters/inflate_static_checkpoint.py resnet50.pth out.pth --depth 50 --kernel-num 4`.
 # Temperature: no ODConvTemperatureHook. Annealing from T0 = 30 exists to keep freshly
 # initialised attention from disturbing early training; an inflated layer is its static conv at
 # every temperature, and so is the frozen stage 1, so the run keeps T = 1.

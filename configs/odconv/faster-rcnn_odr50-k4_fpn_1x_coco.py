@@ -1,6 +1,6 @@
 # Faster R-CNN, OD-ResNet-50 (ODConv 4x), FPN, COCO 1x — the paper's detection row (box AP 39.4).
 # Backbone weights: the official ODConv ImageNet checkpoint, converted once with
-#   python tools/convert_official_checkpoint.py od_resnet50_4x.pth.tar checkpoints/odresnet50_k4_imagenet.pth
+#   python tools/model_converters/convert_official_checkpoint.py od_resnet50_4x.pth.tar checkpoints/odresnet50_k4_imagenet.pth
 # Temperature: the official COCO fine-tuning from ODConv ImageNet weights keeps T = 1, so no
 # ODConvTemperatureHook. frozen_stages=1 freezes the stem and layer1, its ODConv layers included.
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'

@@ -1,7 +1,7 @@
 # Fine-tuning schedule for the static Faster R-CNN R18 of faster-rcnn_r18_fpn_shapes.py, started
 # from a trained detector (set load_from, e.g. --cfg-options load_from=CKPT): one epoch, AdamW at
 # a quarter of the from-scratch lr, short warm-up, cosine decay. The static twin of
-# faster-rcnn_od-r18-k4_fpn_shapes-finetune.py, used by tools/static_to_odconv_finetune.py.
+# faster-rcnn_od-r18-k4_fpn_shapes-finetune.py, used by benchmarks/static_to_odconv_finetune.py.
 _base_ = ['./faster-rcnn_r18_fpn_shapes.py']
 max_epochs = 1
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)

@@ -164,7 +164,7 @@ class ODConvAttention(nn.Module):
             pooled = x.sum(dim=(2, 3)) / (x.size(2) * x.size(3))
         # The 1x1 convs act on a pooled [B, C, 1, 1] tensor: computed as linear maps on [B, C],
         # which skip a conv's per-call set-up (the official layer runs them as convs; its
-        # timings are in tools/benchmark.py's "official" column).
+        # timings are in benchmarks/benchmark.py's "official" column).
         # One linear per head rather than one over concatenated weights, which would copy
         # every head's weights on each call.
         # fc has no bias in the official layer; mmcv's fuse_conv_bn gives it one when it folds

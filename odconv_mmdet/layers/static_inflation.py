@@ -1,7 +1,7 @@
 """Load a static conv's weights into an ODConv2d so that it computes exactly that conv.
 
 The one rule, used wherever a state dict reaches an ODConv2d (``load_state_dict``, mmengine's
-``Pretrained`` init, ``load_from``) and by ``tools/inflate_static_checkpoint.py``:
+``Pretrained`` init, ``load_from``) and by ``tools/model_converters/inflate_static_checkpoint.py``:
 
 * every candidate kernel becomes the static kernel times 2 ** n, n being the number of sigmoid
   attentions of the layer (channel, plus filter and spatial where the layer has them);

@@ -62,7 +62,7 @@ def check_datasets(cfg, splits=('train_dataloader', 'val_dataloader', 'test_data
         for d in _flatten(dataset):
             root = d.get('data_root') or ''
             if root and not osp.isdir(root):
-                hint = ' (create it with: python tools/generate_shapes.py)' if 'shapes' in root else ''
+                hint = ' (create it with: python tools/misc/generate_shapes.py)' if 'shapes' in root else ''
                 raise UserInputError(f'{name}: data directory not found: {root}{hint}')
             ann = d.get('ann_file')
             if ann:

@@ -62,7 +62,7 @@ def run_and_exit(main):
     core dump shows ``~AsyncAllreduceWork -> ~ThreadLocalState -> SafePyObject decref ->
     take_gil -> pthread_exit``. ``dist.destroy_process_group()`` does not prevent it, since the
     DDP wrapper still holds the group. Reproduction and counts:
-    ``python tools/diagnostics/gloo_exit_abort.py``.
+    ``python benchmarks/gloo_exit_abort.py``.
     """
     try:
         status = main()

@@ -2,11 +2,9 @@
 """Generate the built-in COCO-format shapes dataset (deterministic for a given seed)."""
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from odconv_mmdet.datasets.synthetic_shapes import generate_shapes_dataset  # noqa: E402
+from odconv_mmdet.datasets.synthetic_shapes import generate_shapes_dataset
 
 
 def main(argv=None):

@@ -2,25 +2,22 @@
 against mixing them again there: the measurement behind ``keep_per_sample_kernels`` in
 conv_path_policy.py.
 
-For the ResNet-50 stage-4 convs at a detection input (as tools/benchmark.py, ``--scale``), K = 4
+For the ResNet-50 stage-4 convs at a detection input (as benchmarks/benchmark.py, ``--scale``), K = 4
 and each batch size, ODConv2d forced to the batched matmul (which takes MixedKernelConv there)
 runs its train step with the policy's answer patched to True and to False, interleaved in one
 process (medians of rotated rounds). Prints kept / re-mixed per case and writes JSON.
 
-    python tools/benchmark_kept_kernels.py --out benchmarks/cpu-2core_kept_kernels.json
+    python benchmarks/benchmark_kept_kernels.py --out benchmarks/cpu-2core_kept_kernels.json
 """
 import argparse
 import json
-import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmark import geomean, interleaved_medians, layer_shapes, train_step  # noqa: E402  (beside this script)
-import odconv_mmdet.layers.mixed_kernel_conv as mixed_kernel_conv  # noqa: E402
-from odconv_mmdet.layers.odconv import ODConv2d  # noqa: E402
-from odconv_mmdet.utils.io import write_atomically  # noqa: E402
+from benchmark import geomean, interleaved_medians, layer_shapes, train_step  # (beside this script)
+import odconv_mmdet.layers.mixed_kernel_conv as mixed_kernel_conv
+from odconv_mmdet.layers.odconv import ODConv2d
+from odconv_mmdet.utils.io import write_atomically
 
 
 def time_case(name, cin, cout, k, h, w, batch, kernel_num, repeats):

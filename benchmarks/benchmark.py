@@ -25,8 +25,8 @@ once, so drift in machine load hits all of them alike). Peak memory is the most 
 train step holds above what existed before it (CUDA: the caching allocator's peak; CPU: the
 profiler's allocation timeline).
 
-    python tools/benchmark.py --out work_dirs/benchmark.json              # CPU defaults
-    python tools/benchmark.py --device cuda --scale 1.0 --out bench.json  # a GPU
+    python benchmarks/benchmark.py --out work_dirs/benchmark.json              # CPU defaults
+    python benchmarks/benchmark.py --device cuda --scale 1.0 --out bench.json  # a GPU
 """
 import argparse
 import copy
@@ -35,18 +35,15 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn as nn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from odconv_mmdet.layers.odconv import ODConv2d  # noqa: E402
-from odconv_mmdet.utils.io import write_atomically  # noqa: E402
-from official_odconv import OfficialODConv2d  # noqa: E402  (beside this script)
+from odconv_mmdet.layers.odconv import ODConv2d
+from odconv_mmdet.utils.io import write_atomically
+from odconv_mmdet.testing.official import OfficialODConv2d
 
 STAGE_CHANNELS = (64, 128, 256, 512)
 STAGE_STRIDES = (4, 8, 16, 32)

@@ -6,7 +6,7 @@ code of ours) that do three DDP backward passes of an ``nn.Conv2d`` and end, eit
 or through ``run_and_exit``. It prints how many runs had a rank die with SIGABRT
 ("terminate called without an active exception") after its work was done.
 
-    python tools/diagnostics/gloo_exit_abort.py [--runs 20] [--switch-interval 5]
+    python benchmarks/gloo_exit_abort.py [--runs 20] [--switch-interval 5]
 
 A long ``sys.setswitchinterval`` makes the main thread keep the GIL from the last backward to
 interpreter shutdown, which widens the race; ``--switch-interval 0.005`` is Python's default.
@@ -17,8 +17,6 @@ import os.path as osp
 import subprocess
 import sys
 import tempfile
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def worker(rank, store_path, exit_mode, switch_interval):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Draw, for one image, the kernel and spatial attention of every ODConv layer of a detector.
 
-    python tools/draw_attention.py CONFIG CHECKPOINT IMAGE --out attention.png [--json values.json]
+    python tools/analysis_tools/draw_attention.py CONFIG CHECKPOINT IMAGE --out attention.png [--json values.json]
 
 One panel per ODConv layer, in forward order: the kernel attention over the K candidate
 kernels (bars; absent when K = 1) above the spatial attention over the k x k taps (a heat map
@@ -14,8 +14,6 @@ import json
 import math
 import os.path as osp
 import sys
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def record_attention(model, image):

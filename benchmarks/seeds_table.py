@@ -1,7 +1,7 @@
 """The main job's seeds table: each config trained and evaluated with several seeds, bbox mAP and
 wall time as mean +- std, written as JSON (and printed as a Markdown table).
 
-    python tools/seeds_table.py --out benchmarks/cpu-2core_seeds.json
+    python benchmarks/seeds_table.py --out benchmarks/cpu-2core_seeds.json
 
 Each run is `tools/train.py CONFIG --cfg-options randomness.seed=S` in its own process, one after
 another (no two runs share the CPU); wall time is that process's, training + the final
@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from odconv_mmdet.utils.io import write_atomically  # noqa: E402
+from odconv_mmdet.utils.io import write_atomically
 
 DEFAULT_CONFIGS = ['configs/shapes/faster-rcnn_r18_fpn_shapes.py',
                    'configs/shapes/faster-rcnn_odr18-k4_fpn_shapes.py',

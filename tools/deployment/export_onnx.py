@@ -1,6 +1,6 @@
 """Export a config's backbone to ONNX with a dynamic batch dimension.
 
-    python tools/export_onnx.py CONFIG OUT.onnx [--checkpoint CKPT] [--input-size H W]
+    python tools/deployment/export_onnx.py CONFIG OUT.onnx [--checkpoint CKPT] [--input-size H W]
 
 The official ODConv export folds the batch into the conv's ``groups`` and so freezes the batch
 size. ODConv2d switches to its batch-independent formulation (im2col + batched matmul) while
@@ -10,11 +10,8 @@ temperature hook stores it; ``--temperature`` overrides it). With onnxruntime in
 export is checked against PyTorch at batch 1 and 3 before the file is kept.
 """
 import argparse
-import os
 import sys
 import warnings
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def parse_args(argv=None):

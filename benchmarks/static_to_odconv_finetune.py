@@ -8,9 +8,9 @@
 3. Fine-tune each for the same short schedule (*_shapes-finetune.py), with several seeds.
 4. Print mean +- std of bbox mAP and the wall time of each, and write them as JSON.
 
-    python tools/static_to_odconv_finetune.py [--seeds 0 1 2] [--out benchmarks/static-to-odconv_shapes.json]
+    python benchmarks/static_to_odconv_finetune.py [--seeds 0 1 2] [--out benchmarks/static-to-odconv_shapes.json]
 
-Needs data/shapes (tools/generate_shapes.py). About 25 min on the 2-core machine.
+Needs data/shapes (tools/misc/generate_shapes.py). About 25 min on the 2-core machine.
 """
 import argparse
 import json
@@ -54,7 +54,7 @@ def main():
     parser.add_argument('--out', default='benchmarks/static-to-odconv_shapes.json')
     args = parser.parse_args()
     if not osp.exists(osp.join(ROOT, 'data/shapes/annotations/val.json')):
-        sys.exit('error: data/shapes not found; run python tools/generate_shapes.py --out data/shapes')
+        sys.exit('error: data/shapes not found; run python tools/misc/generate_shapes.py --out data/shapes')
     work = osp.join(ROOT, args.work_dir)
     result = dict(seeds=args.seeds)
 

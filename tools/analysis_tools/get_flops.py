@@ -2,7 +2,7 @@
 """Parameters and multiply-adds of a config's model, with ODConv's attention, kernel
 aggregation and attention products counted (mmdet's tool of the same name counts none of them).
 
-    python tools/analysis/get_flops.py CONFIG [--shape H W] [--backbone-only] [--json OUT]
+    python tools/analysis_tools/get_flops.py CONFIG [--shape H W] [--backbone-only] [--json OUT]
 
 The model runs one forward pass in eval mode on a random image of H x W (default 800 x 1333,
 padded as the config's data preprocessor pads), batch 1. Counting convention and components:
@@ -11,10 +11,7 @@ RoI ops are not counted).
 """
 import argparse
 import json
-import os.path as osp
 import sys
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def build_model_and_run(cfg, shape, backbone_only):

@@ -2,7 +2,7 @@
 """Convert an official ODConv ImageNet checkpoint (OD-ResNet or OD-MobileNetV2) into this
 project's backbone naming, dropping the classifier.
 
-    python tools/convert_official_checkpoint.py od_resnet50_4x.pth.tar odresnet50_k4.pth
+    python tools/model_converters/convert_official_checkpoint.py od_resnet50_4x.pth.tar odresnet50_k4.pth
     # then: backbone=dict(type='ODResNet', depth=50, kernel_num=4,
     #                     init_cfg=dict(type='Pretrained', checkpoint='odresnet50_k4.pth'))
 """
@@ -10,10 +10,9 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from odconv_mmdet.compat import UntrustedCheckpointError, safe_load  # noqa: E402
-from odconv_mmdet.converters import UnrecognisedCheckpoint, convert_official  # noqa: E402
-from odconv_mmdet.utils.io import save_atomically  # noqa: E402
+from odconv_mmdet.compat import UntrustedCheckpointError, safe_load
+from odconv_mmdet.converters import UnrecognisedCheckpoint, convert_official
+from odconv_mmdet.utils.io import save_atomically
 
 
 def main(argv=None):

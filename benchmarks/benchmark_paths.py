@@ -1,28 +1,25 @@
 """Times every ODConv formulation against each other: the measurements behind conv_path_policy.py.
 
-For each ResNet-50 bottleneck conv shape at a detection input (as tools/benchmark.py), batch
+For each ResNet-50 bottleneck conv shape at a detection input (as benchmarks/benchmark.py), batch
 and K, it times the train step (forward + backward) and inference of ODConv2d with each forced
 ``conv_path`` ('per_sample', 'batched_matmul', 'expanded') and with 'auto', interleaved in one
 process, and reports which formulation was fastest, what 'auto' picked, and how much slower
 than the fastest the pick was. Prints a table and writes JSON.
 
-    python tools/benchmark_paths.py --out benchmarks/cpu-2core_paths.json
+    python benchmarks/benchmark_paths.py --out benchmarks/cpu-2core_paths.json
 
 ``--net shapes-r18`` times instead the 3x3 convs of the main job's backbone (half-width
 ResNet-18, BasicBlock: 32 to 256 channels at 32x32 to 4x4 on its 128x128 images).
 """
 import argparse
 import json
-import os
 import platform
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmark import geomean, interleaved_medians, layer_shapes, train_step  # noqa: E402  (beside this script)
-from odconv_mmdet.layers.odconv import ODConv2d  # noqa: E402
-from odconv_mmdet.utils.io import write_atomically  # noqa: E402
+from benchmark import geomean, interleaved_medians, layer_shapes, train_step  # (beside this script)
+from odconv_mmdet.layers.odconv import ODConv2d
+from odconv_mmdet.utils.io import write_atomically
 
 FORMULATIONS = ('per_sample', 'batched_matmul', 'expanded')
 
@@ -31,7 +28,7 @@ def bench_case(name, cin, cout, k, h, w, batch, kernel_num, repeats, device):
     torch.manual_seed(0)
     layer = ODConv2d(cin, cout, k, padding=k // 2, kernel_num=kernel_num).to(device)
     if batch == 1:
-        layer.attention.bn.eval()  # as tools/benchmark.py: the official BN cannot train at batch 1
+        layer.attention.bn.eval()  # as benchmarks/benchmark.py: the official BN cannot train at batch 1
     x = torch.randn(batch, cin, h, w, device=device, requires_grad=True)
     auto_choice = layer._choose_path(x)
     paths = list(FORMULATIONS)

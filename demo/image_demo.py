@@ -1,13 +1,10 @@
 #!/usr/bin/env python
 """Draw a checkpoint's detections (boxes, masks, class names, scores) on an image; save a PNG.
 
-    python tools/infer.py CONFIG CHECKPOINT IMAGE --out pred.png [--score-thr 0.3] [--scale 4]
+    python demo/image_demo.py CONFIG CHECKPOINT IMAGE --out pred.png [--score-thr 0.3] [--scale 4]
 """
 import argparse
-import os.path as osp
 import sys
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def main(argv=None):

@@ -3,23 +3,20 @@
 The measurement behind ``tap_copy_width`` in conv_path_policy.py: for 3x3 convs (padding 1,
 stride 1) over a range of output widths, the columns with the tap attention applied (unfold,
 then a scaling pass; or tap copies that scale while copying) and the fold of a column gradient
-with it, interleaved in one process (medians of rotated rounds, as tools/benchmark.py).
+with it, interleaved in one process (medians of rotated rounds, as benchmarks/benchmark.py).
 
-    python tools/benchmark_columns.py --out benchmarks/cpu-2core_columns.json
+    python benchmarks/benchmark_columns.py --out benchmarks/cpu-2core_columns.json
 """
 import argparse
 import json
-import os
 import platform
-import sys
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmark import geomean, interleaved_medians  # noqa: E402  (beside this script)
-from odconv_mmdet.layers.tap_columns import ConvGeometry, fold_tap_columns, scale_taps, tap_columns  # noqa: E402
-from odconv_mmdet.utils.io import write_atomically  # noqa: E402
+from benchmark import geomean, interleaved_medians  # (beside this script)
+from odconv_mmdet.layers.tap_columns import ConvGeometry, fold_tap_columns, scale_taps, tap_columns
+from odconv_mmdet.utils.io import write_atomically
 
 # (batch, channels, size): the main job's stages (128x128 images, half-width ResNet-18),
 # ResNet-50 stages at 320x544 input, and widths in between

@@ -2,16 +2,14 @@
 """Inflate a static ResNet / MobileNetV2 checkpoint (torchvision or mmdet naming) into an ODConv
 backbone with K kernels: each static conv seeds all K kernels (see odconv_mmdet/converters/inflate.py).
 
-    python tools/inflate_static_checkpoint.py resnet50.pth odresnet50_k4_inflated.pth --depth 50 --kernel-num 4
-    python tools/inflate_static_checkpoint.py mobilenet_v2.pth odmbv2_k4.pth --arch mobilenet_v2 --kernel-num 4
+    python tools/model_converters/inflate_static_checkpoint.py resnet50.pth odresnet50_k4_inflated.pth --depth 50 --kernel-num 4
+    python tools/model_converters/inflate_static_checkpoint.py mobilenet_v2.pth odmbv2_k4.pth --arch mobilenet_v2 --kernel-num 4
 """
 import argparse
 import os
 import sys
 
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv=None):

@@ -1,7 +1,7 @@
 """Draw a training run's curves: loss per iteration, the ODConv temperature per iteration (if
 the temperature hook ran) and COCO bbox mAP per evaluation, from its ``vis_data/scalars.json``.
 
-    python tools/analysis/plot_training_curves.py WORK_DIR [--out curves.png]
+    python tools/analysis_tools/plot_training_curves.py WORK_DIR [--out curves.png]
 
 WORK_DIR is a run's work directory (its newest ``*/vis_data/scalars.json`` is read) or such a
 file itself. mmdet's ``analysis_tools/analyze_logs.py plot_curve`` draws one key at a time.

@@ -3,25 +3,22 @@
 ODResNet-50 (K = 4 by default) at a detection input (800x1333 x ``--scale``, 320x544 by default),
 batch 1, eval mode: the model as built, after mmcv's ``fuse_conv_bn`` (static convs and the
 attention's fc + bn only) and after ours (every BN after an ODConv too), interleaved in one
-process (medians of rotated rounds, tools/benchmark.py). Checks that the three agree first.
+process (medians of rotated rounds, benchmarks/benchmark.py). Checks that the three agree first.
 
-    python tools/benchmark_fuse.py --out benchmarks/cpu-2core_fuse.json
+    python benchmarks/benchmark_fuse.py --out benchmarks/cpu-2core_fuse.json
 """
 import argparse
 import copy
 import json
-import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchmark import interleaved_medians  # noqa: E402  (beside this script)
-from mmcv.cnn import fuse_conv_bn as mmcv_fuse_conv_bn  # noqa: E402
-from mmdet.registry import MODELS  # noqa: E402
+from benchmark import interleaved_medians  # (beside this script)
+from mmcv.cnn import fuse_conv_bn as mmcv_fuse_conv_bn
+from mmdet.registry import MODELS
 
-import odconv_mmdet  # noqa: E402
-from odconv_mmdet.utils.io import write_atomically  # noqa: E402
+import odconv_mmdet
+from odconv_mmdet.utils.io import write_atomically
 
 
 def main(argv=None):
