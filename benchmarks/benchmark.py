@@ -6,7 +6,7 @@ Prints a table and writes JSON. Two parts:
   four stages, at the feature sizes of a detection input (800x1333 times ``--scale``), for
   each batch size and K. Three implementations of the same shape:
   ``static`` (nn.Conv2d), ``odconv`` (this package's ODConv2d) and ``official`` (the official
-  layer's computation with a copy of odconv's weights, see official_odconv.py: pooling and
+  layer's computation with a copy of odconv's weights, see odconv_mmdet/testing/official.py: pooling and
   1x1-conv attention heads, per-sample kernels from a [B, K, ...] product, the batch folded into
   the groups of one conv, and its K = 1 1x1 shortcut). Train = forward + backward of
   sum(output); inference = forward under no_grad in eval mode.

@@ -77,7 +77,7 @@ def main(argv=None):
         if not (ROOT / config).is_file() and not Path(config).is_file():
             parser.error(f'no such config: {config}')
     if args.configs == DEFAULT_CONFIGS and not (ROOT / 'data' / 'shapes' / 'annotations' / 'val.json').is_file():
-        subprocess.run([sys.executable, str(ROOT / 'tools' / 'generate_shapes.py'), '--out', 'data/shapes'],
+        subprocess.run([sys.executable, str(ROOT / 'tools' / 'misc' / 'generate_shapes.py'), '--out', 'data/shapes'],
                        cwd=ROOT, check=True)
     table = []
     for config in args.configs:
