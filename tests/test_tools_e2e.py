@@ -87,8 +87,8 @@ def test_train_resume_and_test_faster_rcnn(tmp_path, tiny_data):
     assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
 
     picture = tmp_path / 'pred.png'
-    drawn = run(sys.executable, ROOT / 'demo' / 'image_demo.py', cfg, work / 'epoch_2.pth', tiny_data / 'val' / '000000.png', '--out', picture,
-                 '--score-thr', '0.0')
+    drawn = run(sys.executable, ROOT / 'demo' / 'image_demo.py', cfg, work / 'epoch_2.pth',
+                tiny_data / 'val' / '000000.png', '--out', picture, '--score-thr', '0.0')
     assert drawn.returncode == 0, drawn.stderr[-3000:]
     assert picture.is_file() and picture.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert 'detections with score >= 0.0' in drawn.stdout
@@ -115,7 +115,9 @@ def free_port():
 
 def dist_tool(name, *args):
     # A free port of its own (the scripts default to mmdet's fixed 29500)
-    return run('bash', ROOT / 'tools' / name, *args, env=dict(OMP_NUM_THREADS='1', PORT=free_port()))
+    # and this interpreter (the scripts default to .venv's, which is not the users' stack's)
+    return run('bash', ROOT / 'tools' / name, *args,
+               env=dict(OMP_NUM_THREADS='1', PORT=free_port(), PYTHON=sys.executable))
 
 
 def assert_every_rank_exited_cleanly(result):
@@ -176,8 +178,7 @@ def test_two_nodes_agree_on_the_default_port(two_process_training, tmp_path):
     form one group of two processes."""
     cfg, work, trained = two_process_training
     assert_every_rank_exited_cleanly(trained)
-    env = dict(os.environ, OMP_NUM_THREADS='1', NNODES='2',
-               MASTER_ADDR='127.0.0.1')
+    env = dict(os.environ, OMP_NUM_THREADS='1', NNODES='2', MASTER_ADDR='127.0.0.1', PYTHON=sys.executable)
     env.pop('PORT', None)
     nodes = [subprocess.Popen(['bash', str(ROOT / 'tools' / 'dist_test.sh'), str(cfg), str(work / 'epoch_1.pth'), '1',
                                '--work-dir', str(tmp_path)], cwd=ROOT, env=dict(env, NODE_RANK=str(rank)),
