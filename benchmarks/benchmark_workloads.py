@@ -1,0 +1,152 @@
+"""The three workloads that decide which CPU formulations the layer keeps (issue 24).
+
+Each ODConv *variant* (a way of computing the layer, see VARIANTS) is timed against the static
+twin on the same workload, all interleaved in one process (medians of rotated rounds,
+benchmarks/benchmark.py), so the variants share the machine's drift and their weights:
+
+* backbone train: ODResNet-50 K = 4 against mmdet's ResNet-50, forward + backward, batch 2 at
+  320x544 (800x1333 x 0.4);
+* detector train: the main job's train step (configs/shapes/faster-rcnn_odr18-k4_fpn_shapes.py)
+  against its static twin, batch 8 at 128x128;
+* backbone inference: ODResNet-50 K = 4 against ResNet-50, batch 1 at 320x544.
+
+Reports every variant's time over the static twin's. A formulation stays only where removing it
+costs more than 5 % on one of the three.
+
+    python benchmarks/benchmark_workloads.py --out benchmarks/cpu-2core_workloads.json
+"""
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+from unittest import mock
+
+import torch
+
+from benchmark import ROOT, interleaved_medians, synthetic_detection_batch, train_step  # (beside this script)
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+
+from odconv_mmdet.layers import conv_path_policy
+from odconv_mmdet.layers import odconv as odconv_module
+from odconv_mmdet.utils.checks import load_config
+from odconv_mmdet.utils.io import write_atomically
+
+ODConv2d = odconv_module.ODConv2d
+
+
+def _official_forward(self, x):
+    return self._official_conv(x)
+
+
+# name -> the patches (object, attribute, value) that make the layer compute that way.
+VARIANTS = {
+    'today': [],
+    'no_custom_autograd': [(odconv_module, 'use_custom_autograd', lambda *args: False),
+                           (conv_path_policy, 'use_custom_autograd', lambda *args: False)],
+    'per_sample_everywhere': [(odconv_module, 'choose_conv_path', lambda *args: 'per_sample')],
+    'official': [(ODConv2d, 'forward', _official_forward)],
+}
+
+
+def in_variant(name, fn):
+    """fn run with the layer computing as variant ``name``."""
+    def run():
+        with contextlib.ExitStack() as stack:
+            for target, attribute, value in VARIANTS[name]:
+                stack.enter_context(mock.patch.object(target, attribute, value))
+            return fn()
+    return run
+
+
+def time_variants(odconv_fn, static_fn, variants, repeats):
+    """ms of the static twin and of every variant, and each variant over the static."""
+    fns = [static_fn] + [in_variant(v, odconv_fn) for v in variants]
+    times = [t * 1e3 for t in interleaved_medians(fns, repeats, torch.device('cpu'))]
+    return dict(static_ms=times[0], ms=dict(zip(variants, times[1:])),
+                over_static={v: t / times[0] for v, t in zip(variants, times[1:])})
+
+
+def backbones(size):
+    torch.manual_seed(0)
+    common = dict(depth=50, out_indices=(0, 1, 2, 3), frozen_stages=-1, norm_eval=False)
+    return MODELS.build(dict(type='ResNet', **common)), MODELS.build(dict(type='ODResNet', kernel_num=4, **common))
+
+
+def detector_steps(configs, batch, size):
+    steps = []
+    for path in configs:
+        cfg = load_config(path)
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model).train()
+        data = model.data_preprocessor(synthetic_detection_batch(batch, size, cfg.model.roi_head.bbox_head.num_classes),
+                                       True)
+
+        def step(model=model, data=data):
+            model.zero_grad(set_to_none=True)
+            loss, _ = model.parse_losses(model.loss(data['inputs'], data['data_samples']))
+            loss.backward()
+        steps.append(step)
+    return steps
+
+
+def git_commit():
+    try:
+        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--out', default='work_dirs/benchmark_workloads.json')
+    parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--scale', type=float, default=0.4)
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or not args.scale > 0:
+        parser.error('--repeats must be >= 1 and --scale > 0')
+    register_all_modules(init_default_scope=False)
+    size = (round(800 * args.scale / 32) * 32, round(1333 * args.scale / 32) * 32)
+    print(f'{platform.processor() or platform.machine()}, torch {torch.__version__}, threads '
+          f'{torch.get_num_threads()}, commit {git_commit()}, variants {args.variants}', flush=True)
+    results = {}
+
+    static, odconv = backbones(size)
+    x = torch.randn(2, 3, *size)
+    results['backbone_train_b2'] = time_variants(train_step(odconv, x), train_step(static, x), args.variants,
+                                                 args.repeats)
+    print('backbone train', results['backbone_train_b2'], flush=True)
+
+    configs = [os.path.join(ROOT, 'configs', 'shapes', name) for name in
+               ('faster-rcnn_odr18-k4_fpn_shapes.py', 'faster-rcnn_r18_fpn_shapes.py')]
+    odconv_step, static_step = detector_steps(configs, 8, 128)
+    results['detector_train_b8'] = time_variants(odconv_step, static_step, args.variants, args.repeats)
+    print('detector train', results['detector_train_b8'], flush=True)
+
+    static.eval()
+    odconv.eval()
+    x1 = torch.randn(1, 3, *size)
+    with torch.no_grad():
+        results['backbone_infer_b1'] = time_variants(lambda: odconv(x1), lambda: static(x1), args.variants,
+                                                     args.repeats)
+    print('backbone inference', results['backbone_infer_b1'], flush=True)
+
+    result = dict(commit=git_commit(), torch=torch.__version__, threads=torch.get_num_threads(),
+                  input_size=list(size), repeats=args.repeats, workloads=results)
+
+    def write_json(path):
+        with open(path, 'w') as f:
+            json.dump(result, f, indent=1)
+    write_atomically(args.out, write_json)
+    print(f"\n{'ODConv / static':22}" + ''.join(f'{v:>24}' for v in args.variants))
+    for workload, r in results.items():
+        print(f'{workload:22}' + ''.join(f"{r['over_static'][v]:24.3f}" for v in args.variants))
+    print(f'JSON written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
