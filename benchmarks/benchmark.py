@@ -255,25 +255,28 @@ def bench_detector(configs, batch, size, repeats, device):
     except ImportError as err:
         return dict(skipped=f'mmdet is not importable here ({err})')
     register_all_modules(init_default_scope=False)
-    steps, names = [], []
-    for path in configs:
-        cfg = load_config(path)
-        torch.manual_seed(0)
-        model = MODELS.build(cfg.model).to(device)
-        model.train()
-        num_classes = cfg.model.roi_head.bbox_head.num_classes
-        data = model.data_preprocessor(synthetic_detection_batch(batch, size, num_classes), True)
-
-        def step(model=model, data=data):
-            model.zero_grad(set_to_none=True)
-            loss, _ = model.parse_losses(model.loss(data['inputs'], data['data_samples']))
-            loss.backward()
-        steps.append(step)
-        names.append(os.path.splitext(os.path.basename(path))[0])
+    steps = [detector_train_step(path, batch, size, device, load_config, MODELS) for path in configs]
+    names = [os.path.splitext(os.path.basename(path))[0] for path in configs]
     times = interleaved_medians(steps, repeats, device)
     return dict(configs=[os.path.relpath(os.path.abspath(c), ROOT) for c in configs], batch=batch,
                 input_size=[size, size],
                 train_ms=dict(zip(names, [t * 1e3 for t in times])), train_ratio=times[0] / times[1])
+
+
+def detector_train_step(path, batch, size, device, load_config, models):
+    """The train step (forward with losses + backward) of the config's detector on a synthetic batch."""
+    cfg = load_config(path)
+    torch.manual_seed(0)
+    model = models.build(cfg.model).to(device)
+    model.train()
+    data = model.data_preprocessor(synthetic_detection_batch(batch, size, cfg.model.roi_head.bbox_head.num_classes),
+                                   True)
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        loss, _ = model.parse_losses(model.loss(data['inputs'], data['data_samples']))
+        loss.backward()
+    return step
 
 
 def print_layer_header():

@@ -25,7 +25,7 @@ from unittest import mock
 
 import torch
 
-from benchmark import ROOT, interleaved_medians, synthetic_detection_batch, train_step  # (beside this script)
+from benchmark import ROOT, detector_train_step, interleaved_medians, train_step  # (beside this script)
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 
@@ -75,23 +75,6 @@ def backbones(size):
     return MODELS.build(dict(type='ResNet', **common)), MODELS.build(dict(type='ODResNet', kernel_num=4, **common))
 
 
-def detector_steps(configs, batch, size):
-    steps = []
-    for path in configs:
-        cfg = load_config(path)
-        torch.manual_seed(0)
-        model = MODELS.build(cfg.model).train()
-        data = model.data_preprocessor(synthetic_detection_batch(batch, size, cfg.model.roi_head.bbox_head.num_classes),
-                                       True)
-
-        def step(model=model, data=data):
-            model.zero_grad(set_to_none=True)
-            loss, _ = model.parse_losses(model.loss(data['inputs'], data['data_samples']))
-            loss.backward()
-        steps.append(step)
-    return steps
-
-
 def git_commit():
     try:
         return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True,
@@ -123,7 +106,8 @@ def main(argv=None):
 
     configs = [os.path.join(ROOT, 'configs', 'shapes', name) for name in
                ('faster-rcnn_odr18-k4_fpn_shapes.py', 'faster-rcnn_r18_fpn_shapes.py')]
-    odconv_step, static_step = detector_steps(configs, 8, 128)
+    odconv_step, static_step = [detector_train_step(path, 8, 128, torch.device('cpu'), load_config, MODELS)
+                                for path in configs]
     results['detector_train_b8'] = time_variants(odconv_step, static_step, args.variants, args.repeats)
     print('detector train', results['detector_train_b8'], flush=True)
 
