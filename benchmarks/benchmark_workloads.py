@@ -11,7 +11,8 @@ benchmarks/benchmark.py), so the variants share the machine's drift and their we
 * backbone inference: ODResNet-50 K = 4 against ResNet-50, batch 1 at 320x544.
 
 Reports every variant's time over the static twin's. A formulation stays only where removing it
-costs more than 5 % on one of the three.
+costs more than 5 % on one of the three (the batched matmul stays for traced graphs in any case:
+conv_path_policy.py).
 
     python benchmarks/benchmark_workloads.py --out benchmarks/cpu-2core_workloads.json
 """
@@ -30,24 +31,22 @@ from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 
 from odconv_mmdet.layers import conv_path_policy
-from odconv_mmdet.layers import odconv as odconv_module
 from odconv_mmdet.utils.checks import load_config
 from odconv_mmdet.utils.io import write_atomically
 
-ODConv2d = odconv_module.ODConv2d
+def never(*args):
+    return False
 
 
-def _official_forward(self, x):
-    return self._official_conv(x)
-
-
-# name -> the patches (object, attribute, value) that make the layer compute that way.
+# name -> the patches (object, attribute, value) that make the layer compute that way: the policy
+# as it is, without its expanded rule, without its batched-matmul rule, or without both (the
+# official per-sample conv everywhere).
 VARIANTS = {
-    'today': [],
-    'no_custom_autograd': [(odconv_module, 'use_custom_autograd', lambda *args: False),
-                           (conv_path_policy, 'use_custom_autograd', lambda *args: False)],
-    'per_sample_everywhere': [(odconv_module, 'choose_conv_path', lambda *args: 'per_sample')],
-    'official': [(ODConv2d, 'forward', _official_forward)],
+    'policy': [],
+    'no_expanded': [(conv_path_policy, 'expanded_pays', never)],
+    'no_batched_matmul': [(conv_path_policy, 'batched_matmul_pays', never)],
+    'per_sample_everywhere': [(conv_path_policy, 'expanded_pays', never),
+                              (conv_path_policy, 'batched_matmul_pays', never)],
 }
 
 

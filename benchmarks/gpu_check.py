@@ -4,7 +4,7 @@ Needs torch only (no mmcv, mmdet or torchvision), so it runs on a bare GPU machi
 
 1. numerics: every formulation of ODConv2d on the device, in float32 (TF32 off), under AMP
    float16 and bfloat16, and with channels_last model and input, against the float64
-   reference of odconv_mmdet/testing/reference.py (outputs, input and kernel gradients);
+   reference of odconv_mmdet/testing/official.py (outputs, input and kernel gradients);
 2. layers: benchmarks/benchmark.py at detection shapes (800x1333 feature sizes), batch 2 and 16,
    K = 1 and 4, against nn.Conv2d and the official computation;
 3. backbone: a ResNet-50 train step with AMP at 800x1344, batch 2, static against ODConv by the
@@ -28,7 +28,7 @@ import torch.nn as nn
 import benchmark  # (beside this script)
 from odconv_mmdet.layers.odconv import CONV_PATHS, ODConv2d
 from odconv_mmdet.utils.io import write_atomically
-from odconv_mmdet.testing.reference import reference_odconv
+from odconv_mmdet.testing.official import reference_odconv
 
 # (in, out, k, stride, groups, K)
 NUMERIC_CASES = {'3x3_K4': (32, 64, 3, 1, 1, 4), '3x3_K1': (32, 64, 3, 1, 1, 1), '1x1_K1': (64, 32, 1, 1, 1, 1),

@@ -15,7 +15,7 @@ from mmengine.model.efficient_conv_bn_eval import turn_on_efficient_conv_bn_eval
 import odconv_mmdet
 from odconv_mmdet import fuse_conv_bn
 from odconv_mmdet.layers.odconv import AttentionBatchNorm2d, ODConv2d
-from odconv_mmdet.testing.reference import reference_odconv
+from odconv_mmdet.testing.official import reference_odconv
 
 
 def batch_norm_by_definition(bn, y):

@@ -1,6 +1,5 @@
 """Inputs that real code hands a conv layer: empty batches, half precision, string paddings,
-conv_cfg options, second-order gradients, channels_last, SyncBN conversion, the torch < 2.4
-autocast query."""
+conv_cfg options, channels_last, SyncBN conversion (second-order gradients: test_conv_paths.py)."""
 import copy
 
 import pytest
@@ -17,14 +16,6 @@ def _cpu_has_half_matmul():
     try:
         torch.ones(2, 2, dtype=torch.float16) @ torch.ones(2, 2, dtype=torch.float16)
     except RuntimeError:
-        return False
-    return True
-
-
-def _autocast_query_takes_a_device():
-    try:
-        torch.is_autocast_enabled('cpu')
-    except TypeError:
         return False
     return True
 
@@ -88,22 +79,6 @@ def test_conv_path_can_be_set_from_a_config():
     reference = build_conv_layer(dict(type='ODConv', kernel_num=2, conv_path='per_sample'), 8, 16, 3, padding=1)
     reference.load_state_dict(layer.state_dict())
     torch.testing.assert_close(layer(x), reference(x), rtol=1e-5, atol=1e-5)
-
-
-def test_second_order_gradients_work_where_supported_and_fail_clearly_elsewhere():
-    torch.manual_seed(0)
-    x = torch.randn(4, 64, 4, 4, dtype=torch.float64, requires_grad=True)
-    grads = {}
-    for path in ('per_sample', 'expanded'):
-        layer = ODConv2d(64, 64, 3, padding=1, kernel_num=4, conv_path=path).double()
-        torch.manual_seed(1)
-        layer.init_weights()
-        g, = torch.autograd.grad(layer(x).square().sum(), x, create_graph=True)
-        grads[path], = torch.autograd.grad(g.square().sum(), x)
-    torch.testing.assert_close(grads['per_sample'], grads['expanded'])
-    layer = ODConv2d(64, 64, 3, padding=1, kernel_num=4, conv_path='batched_matmul').double()
-    with pytest.raises(RuntimeError, match='second-order gradients are not supported through the memory-lean'):
-        torch.autograd.grad(layer(x).square().sum(), x, create_graph=True)
 
 
 @pytest.mark.parametrize('path', PATHS)
@@ -189,34 +164,3 @@ def test_mmengine_sync_bn_and_a_syncbn_norm_cfg_on_a_backbone_train_at_batch1():
     net.train()
     assert all(isinstance(m.attention.bn, nn.SyncBatchNorm) for m in net.modules() if isinstance(m, ODConv2d))
     net(torch.randn(1, 3, 64, 64))[-1].sum().backward()  # (stage 4 at 2x2: its own BN has 4 values)
-
-
-def test_autocast_query_works_on_torch_before_2_4(monkeypatch):
-    """torch < 2.4 has is_autocast_enabled() without a device argument (and a CPU twin)."""
-    from odconv_mmdet.layers import odconv
-    real = torch.is_autocast_enabled if _autocast_query_takes_a_device() else None
-
-    def old_signature(*args):
-        if args:
-            raise TypeError('is_autocast_enabled() takes 0 positional arguments but 1 was given')
-        return real('cuda')
-
-    def patch(context):
-        if not _autocast_query_takes_a_device():
-            return  # a real torch < 2.4: nothing to imitate
-        context.setattr(torch, 'is_autocast_enabled', old_signature)
-        context.setattr(torch, 'is_autocast_cpu_enabled', lambda: real('cpu'), raising=False)
-
-    layer = ODConv2d(64, 64, 3, padding=1, kernel_num=4)
-    x = torch.randn(2, 64, 4, 4)
-    with monkeypatch.context() as context:
-        patch(context)
-        assert odconv._autocast_enabled('cpu') is False
-        assert odconv._autocast_enabled('cuda') is False
-    with torch.autocast('cpu', dtype=torch.bfloat16):  # (autocast itself needs the real query)
-        with monkeypatch.context() as context:
-            patch(context)
-            assert odconv._autocast_enabled('cpu') is True
-            out = layer(x)  # takes the built-in ops, as autocast needs
-    assert out.dtype == torch.bfloat16
-    out.float().sum().backward()

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from odconv_mmdet.layers.odconv import ODConv2d, odconv_layers, set_temperature
-from odconv_mmdet.testing.reference import reference_odconv
+from odconv_mmdet.testing.official import reference_odconv
 
 # (in, out, k, stride, padding, dilation, groups, K)
 CASES = {

@@ -1,4 +1,4 @@
-"""The official ODConv layer's computation, as the benchmarks' baseline.
+"""The official ODConv layer's computation: the tests' oracle and the benchmarks' baseline.
 
 Written from shared/docs/odconv-reference.md (not copied), op for op as the official
 ``modules/odconv.py`` computes it, so that "faster than the official code" is measured against
@@ -12,7 +12,8 @@ what the official code does:
 * the K = 1, 1x1 shortcut: a plain conv with the shared kernel ``weight[0]``.
 
 Parameter names and shapes are the official ones (the same as ODConv2d's), so
-``OfficialODConv2d.from_layer(odconv)`` runs the same function on a copy of its weights.
+``OfficialODConv2d.from_layer(odconv)`` runs the same function on a copy of its weights, and
+``reference_odconv(state_dict, x, ...)`` on the tensors of a state dict (float64 too).
 """
 import torch
 import torch.nn as nn
@@ -22,9 +23,10 @@ import torch.nn.functional as F
 class OfficialAttention(nn.Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, groups=1, reduction=0.0625, kernel_num=4,
-                 min_channels=16):
+                 min_channels=16, attention_channels=None):
         super().__init__()
-        attention_channels = max(int(in_channels * reduction), min_channels)
+        if attention_channels is None:
+            attention_channels = max(int(in_channels * reduction), min_channels)
         self.kernel_size = kernel_size
         self.temperature = 1.0
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -54,12 +56,13 @@ class OfficialAttention(nn.Module):
 class OfficialODConv2d(nn.Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 reduction=0.0625, kernel_num=4):
+                 reduction=0.0625, kernel_num=4, attention_channels=None):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.kernel_num = kernel_size, kernel_num
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
-        self.attention = OfficialAttention(in_channels, out_channels, kernel_size, groups, reduction, kernel_num)
+        self.attention = OfficialAttention(in_channels, out_channels, kernel_size, groups, reduction, kernel_num,
+                                           attention_channels=attention_channels)
         self.weight = nn.Parameter(torch.randn(kernel_num, out_channels, in_channels // groups,
                                                kernel_size, kernel_size))
         self.pointwise_static = kernel_size == 1 and kernel_num == 1
@@ -87,3 +90,21 @@ class OfficialODConv2d(nn.Module):
             -1, self.in_channels // self.groups, self.kernel_size, self.kernel_size)
         out = F.conv2d(x, weight, None, self.stride, self.padding, self.dilation, self.groups * batch)
         return out.view(batch, self.out_channels, out.size(-2), out.size(-1)) * filter_att
+
+
+def reference_odconv(sd, x, *, kernel_size, stride=1, padding=0, dilation=1, groups=1, kernel_num,
+                     temperature=1.0, training=False, bias=None):
+    """The official computation of x with the parameters and buffers of ``sd`` (official names;
+    gradients flow to its tensors; its buffers are left unchanged). In training at batch 1, where
+    the official BatchNorm raises, the sample is normalised with the running statistics."""
+    weight = sd['weight']
+    official = OfficialODConv2d(weight.size(2) * groups, weight.size(1), kernel_size, stride, padding, dilation,
+                                groups, kernel_num=kernel_num, attention_channels=sd['attention.fc.weight'].size(0))
+    official.attention.temperature = temperature
+    official.train(training)
+    official.attention.bn.train(training and x.size(0) > 1)
+    buffers = ('running_mean', 'running_var', 'num_batches_tracked')
+    tensors = {name: t.clone() if name.endswith(buffers) else t for name, t in sd.items() if name != 'bias'}
+    assert set(tensors) == set(official.state_dict()), 'sd must hold exactly the official keys (and bias)'
+    out = torch.func.functional_call(official.to(x.dtype), tensors, (x,))
+    return out if bias is None else out + bias.view(1, -1, 1, 1)

@@ -6,7 +6,7 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 
-from odconv_mmdet.testing.reference import reference_odconv
+from odconv_mmdet.testing.official import reference_odconv
 
 RESNET = {18: ('basic', [2, 2, 2, 2]), 34: ('basic', [3, 4, 6, 3]), 50: ('bottleneck', [3, 4, 6, 3]),
           101: ('bottleneck', [3, 4, 23, 3]), 152: ('bottleneck', [3, 8, 36, 3])}

@@ -1,0 +1,82 @@
+"""ODConv as im2col and matmuls: the two formulations besides the official per-sample conv.
+
+Both compute exactly what ODConv2d.official_conv computes (tests/test_conv_paths.py);
+conv_path_policy.py says where each one runs. All sizes are taken from tensor shapes, so that a
+traced graph accepts any batch and image size. TorchScript-able.
+"""
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+Pair = Tuple[int, int]
+
+
+def conv_output_size(size: int, kernel_size: int, padding: int, stride: int, dilation: int) -> int:
+    """Output length of a conv along one dimension (as nn.Conv2d)."""
+    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+
+
+def columns(x: torch.Tensor, kernel_size: int, stride: Pair, padding: Pair, dilation: Pair,
+            groups: int) -> torch.Tensor:
+    """im2col as [B, g, in/g * k*k, L], rows in the order of a flattened [out, in/g, k, k] kernel."""
+    batch, channels = x.size(0), x.size(1)
+    if kernel_size == 1 and padding == (0, 0):  # the (strided) input itself
+        x = x[:, :, ::stride[0], ::stride[1]]
+        return x.reshape(batch, groups, channels // groups, x.size(2) * x.size(3))
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        # Tap slices rather than F.unfold, whose exported graph reshapes with a -1 that
+        # onnxruntime cannot resolve for an empty batch.
+        taps = torch.stack(_tap_slices(x, kernel_size, stride, padding, dilation), dim=2)
+        return taps.reshape(batch, groups, channels // groups * kernel_size * kernel_size,
+                            taps.size(3) * taps.size(4))
+    cols = F.unfold(x, (kernel_size, kernel_size), dilation, padding, stride)
+    return cols.view(batch, groups, channels // groups * kernel_size * kernel_size, cols.size(2))
+
+
+def _tap_slices(x: torch.Tensor, k: int, stride: Pair, padding: Pair, dilation: Pair) -> List[torch.Tensor]:
+    """The k*k strided slices [B, C, out_h, out_w] of the zero-padded input, tap (i, j) by tap."""
+    x = F.pad(x, [padding[1], padding[1], padding[0], padding[0]])
+    height, width = x.size(2), x.size(3)
+    (sh, sw), (dh, dw) = stride, dilation
+    slices: List[torch.Tensor] = []
+    for i in range(k):
+        for j in range(k):
+            slices.append(x[:, :, i * dh:height - (k - 1 - i) * dh:sh, j * dw:width - (k - 1 - j) * dw:sw])
+    return slices
+
+
+def _output_shape(x: torch.Tensor, channels: int, kernel_size: int, stride: Pair, padding: Pair,
+                  dilation: Pair) -> List[int]:
+    return [x.size(0), channels,
+            conv_output_size(x.size(2), kernel_size, padding[0], stride[0], dilation[0]),
+            conv_output_size(x.size(3), kernel_size, padding[1], stride[1], dilation[1])]
+
+
+def batched_matmul_conv(x: torch.Tensor, weight: torch.Tensor, stride: Pair, padding: Pair, dilation: Pair,
+                        groups: int) -> torch.Tensor:
+    """Each sample x[b] convolved with its kernels weight[b] [out, in/g, k, k] (a [1, ...] weight
+    is shared by the batch): one batched matmul of the kernels with the columns."""
+    out_channels, k = weight.size(1), weight.size(3)
+    weight = weight.reshape(weight.size(0), groups, out_channels // groups, weight.size(2) * k * k)
+    out = torch.matmul(weight, columns(x, k, stride, padding, dilation, groups))  # [B, g, out/g, L]
+    return out.view(_output_shape(x, out_channels, k, stride, padding, dilation))
+
+
+def expanded_conv(x: torch.Tensor, kernels: torch.Tensor, spatial: Optional[torch.Tensor],
+                  kernel: Optional[torch.Tensor], stride: Pair, padding: Pair, dilation: Pair) -> torch.Tensor:
+    """groups == 1 only. The spatial attention scales the columns tap by tap, all K kernels
+    [K, out, in, k, k] run as one static matmul, and the kernel attention [B, K] mixes their
+    outputs: sum_i a_w[b, i] (a_s[b] * W_i) conv x_b, with no per-sample kernel built."""
+    kernel_num, out_channels, in_channels, k = kernels.size(0), kernels.size(1), kernels.size(2), kernels.size(3)
+    cols = columns(x, k, stride, padding, dilation, 1)[:, 0]  # [B, in * k*k, L]
+    batch, positions = cols.size(0), cols.size(2)
+    if spatial is not None:
+        cols = (cols.view(batch, in_channels, k * k, positions) * spatial.view(batch, 1, k * k, 1)).view_as(cols)
+    cols = cols.transpose(0, 1).reshape(cols.size(1), batch * positions)
+    out = torch.mm(kernels.view(kernel_num * out_channels, -1), cols).view(kernel_num, out_channels, batch, positions)
+    if kernel is not None:
+        out = torch.einsum('bk,kobl->bol', kernel, out)
+    else:
+        out = out[0].transpose(0, 1)
+    return out.reshape(_output_shape(x, out_channels, k, stride, padding, dilation))
