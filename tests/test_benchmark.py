@@ -88,37 +88,6 @@ def test_benchmark_paths_on_the_main_job_backbone(tmp_path):
     assert bad.returncode == 2 and 'not a JSON written by this tool' in bad.stderr
 
 
-def test_benchmark_columns_writes_ratios_by_width(tmp_path):
-    out = tmp_path / 'columns.json'
-    result = run_tool('benchmark_columns.py', '--cases', '2,4,5', '1,3,8', '--repeats', '1', '--out', out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    data = json.loads(out.read_text())
-    assert [(r['batch'], r['channels'], r['width']) for r in data['rows']] == [(2, 4, 5), (1, 3, 8)]
-    for r in data['rows']:
-        assert r['unfold_over_copies'] == pytest.approx(r['columns_ms']['unfold'] / r['columns_ms']['tap_copies'])
-        assert r['fold_over_copies'] == pytest.approx(r['fold_ms']['fold'] / r['fold_ms']['tap_copies'])
-    assert set(data['by_width']) == {'5', '8'}
-    result = run_tool('benchmark_columns.py', '--cases', '2,4', '--out', tmp_path / 'bad.json')
-    assert result.returncode == 2 and 'batch,channels,width triples' in result.stderr
-    assert not (tmp_path / 'bad.json').exists()
-
-
-def test_benchmark_kept_kernels_times_both_answers(tmp_path):
-    out = tmp_path / 'kept.json'
-    result = run_tool('benchmark_kept_kernels.py', '--scale', '0.08', '--batches', '2', '5', '--repeats', '1',
-                      '--out', out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    data = json.loads(out.read_text())
-    assert [(r['name'], r['batch'], r['policy_keeps']) for r in data['rows']] == [
-        ('s4.conv1', 2, True), ('s4.conv2', 2, True), ('s4.conv3', 2, True),
-        ('s4.conv1', 5, False), ('s4.conv2', 5, False), ('s4.conv3', 5, False)]
-    for r in data['rows']:
-        assert r['kept_over_remixed'] == pytest.approx(r['train_ms']['kept'] / r['train_ms']['remixed'])
-    assert set(data['kept_over_remixed_by_batch']) == {'2', '5'}
-    result = run_tool('benchmark_kept_kernels.py', '--kernel-num', '1', '--out', tmp_path / 'bad.json')
-    assert result.returncode == 2 and '--kernel-num >= 2' in result.stderr
-
-
 def test_benchmark_fuse_times_the_unfused_and_both_fused_models(tmp_path):
     out = tmp_path / 'fuse.json'
     result = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'benchmark_fuse.py'), '--depth', '18',
