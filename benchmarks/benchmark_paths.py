@@ -2,7 +2,7 @@
 
 For each ResNet-50 bottleneck conv shape at a detection input (as benchmarks/benchmark.py), batch
 and K, it times the train step (forward + backward) and inference of ODConv2d with each forced
-``conv_path`` ('per_sample', 'batched_matmul', 'expanded') and with 'auto', interleaved in one
+``conv_path`` ('per_sample', 'batched_matmul') and with 'auto', interleaved in one
 process, and reports which formulation was fastest, what 'auto' picked, and how much slower
 than the fastest the pick was. Prints a table and writes JSON.
 
@@ -21,7 +21,7 @@ from benchmark import geomean, interleaved_medians, layer_shapes, train_step  # 
 from odconv_mmdet.layers.odconv import ODConv2d
 from odconv_mmdet.utils.io import write_atomically
 
-FORMULATIONS = ('per_sample', 'batched_matmul', 'expanded')
+FORMULATIONS = ('per_sample', 'batched_matmul')
 
 
 def bench_case(name, cin, cout, k, h, w, batch, kernel_num, repeats, device):

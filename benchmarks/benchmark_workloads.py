@@ -39,13 +39,21 @@ def never(*args):
 
 
 # name -> the patches (object, attribute, value) that make the layer compute that way: the policy
-# as it is, without its expanded rule, without its batched-matmul rule, or without both (the
-# official per-sample conv everywhere).
+# as it is, without attention folding, without the batched matmul, or without both (the official
+# per-sample conv everywhere).
+def never(*args):
+    return False
+
+
+def no_folding(*args):
+    return False, False
+
+
 VARIANTS = {
     'policy': [],
-    'no_expanded': [(conv_path_policy, 'expanded_pays', never)],
+    'no_folding': [(conv_path_policy, 'folded_attentions', no_folding)],
     'no_batched_matmul': [(conv_path_policy, 'batched_matmul_pays', never)],
-    'per_sample_everywhere': [(conv_path_policy, 'expanded_pays', never),
+    'per_sample_everywhere': [(conv_path_policy, 'folded_attentions', no_folding),
                               (conv_path_policy, 'batched_matmul_pays', never)],
 }
 

@@ -75,13 +75,13 @@ def test_benchmark_paths_on_the_main_job_backbone(tmp_path):
     assert [(r['in_channels'], r['height'], r['batch'], r['kernel_num']) for r in data['rows']] == [
         (128, 8, 2, 4), (256, 4, 2, 4)]
     for r in data['rows']:
-        assert set(r['train_ms']) == {'per_sample', 'batched_matmul', 'expanded', 'auto'}
+        assert set(r['train_ms']) == {'per_sample', 'batched_matmul', 'auto'}
         assert r['fastest_train'] in r['train_ms'] and r['train_auto_over_fastest'] > 0
     assert 'auto / fastest formulation' in result.stdout
     picks = data['summary']['train_by_pick']
     assert sum(p['cases'] for p in picks.values()) == 2
     for pick, p in picks.items():
-        assert set(p['other_over_pick']) == {'per_sample', 'batched_matmul', 'expanded'} - {pick}
+        assert set(p['other_over_pick']) == {'per_sample', 'batched_matmul'} - {pick}
     summary = run_tool('benchmark_paths.py', '--summarize', out)
     assert summary.returncode == 0 and 'by auto pick, train' in summary.stdout
     bad = run_tool('benchmark_paths.py', '--summarize', tmp_path / 'missing.json')

@@ -11,7 +11,7 @@ from odconv_mmdet.layers.odconv import ODConv2d
 from odconv_mmdet.testing.official import reference_odconv
 from .test_odconv_layer import randomize
 
-PATHS = ['per_sample', 'batched_matmul', 'expanded', 'auto']
+PATHS = ['per_sample', 'batched_matmul', 'auto']
 
 # (in, out, k, stride, padding, groups, K, H, W): deep and low-resolution, wide and high-resolution,
 # grouped and depthwise convs.
@@ -107,16 +107,16 @@ def test_auto_choice_per_input():
     deep = ODConv2d(512, 512, 3, padding=1, kernel_num=4)
     assert deep._choose_path(torch.empty(1, 512, 10, 17)) == 'per_sample'  # batch 1: one plain conv
     assert deep._choose_path(torch.empty(8, 512, 10, 17)) == 'batched_matmul'  # L=170 <= C/3
-    assert deep._choose_path(torch.empty(8, 512, 4, 4)) == 'expanded'  # L*16 <= C
+    assert deep._choose_path(torch.empty(8, 512, 4, 4)) == 'batched_matmul'
     high_res = ODConv2d(64, 64, 3, padding=1, kernel_num=4)
     assert high_res._choose_path(torch.empty(8, 64, 80, 136)) == 'per_sample'
     pointwise = ODConv2d(64, 256, 1, kernel_num=1)
     assert pointwise._choose_path(torch.empty(2, 64, 80, 136)) == 'batched_matmul'
     # a kernel the batch shares (K = 1, 1x1) at low resolution: one matmul over all positions
-    assert pointwise._choose_path(torch.empty(2, 64, 2, 2)) == 'expanded'
+    assert pointwise._choose_path(torch.empty(2, 64, 2, 2)) == 'batched_matmul'
     assert pointwise._choose_path(torch.empty(1, 64, 80, 136)) == 'batched_matmul'  # 1x1 at batch 1 too
     spatial_only = ODConv2d(512, 512, 3, padding=1, kernel_num=1)
-    assert spatial_only._choose_path(torch.empty(1, 512, 10, 17)) == 'expanded'  # L <= C/3, K = 1
+    assert spatial_only._choose_path(torch.empty(1, 512, 10, 17)) == 'per_sample'  # batch 1
     assert spatial_only._choose_path(torch.empty(8, 512, 14, 14)) == 'per_sample'  # L > C/3
     traced_paths = []
     original = ODConv2d._choose_path
@@ -162,13 +162,13 @@ def test_every_formulation_trains_under_autocast(path):
 POLICY_CASES = [
     ((512, 512, 3, 4, 1), (8, 512, 10, 17), 'batched_matmul', 'batched_matmul'),  # L = 170 <= C / 3
     ((128, 128, 3, 4, 1), (8, 128, 8, 8), 'per_sample', 'batched_matmul'),  # L = C / 2 (the main job's stage 3)
-    ((512, 512, 3, 4, 1), (8, 512, 4, 4), 'expanded', 'batched_matmul'),  # L * 16 <= C
+    ((512, 512, 3, 4, 1), (8, 512, 4, 4), 'batched_matmul', 'batched_matmul'),  # L * 16 <= C
     ((512, 512, 3, 4, 1), (1, 512, 4, 4), 'per_sample', 'batched_matmul'),  # batch 1, K > 1: one plain conv
-    ((512, 512, 3, 1, 1), (1, 512, 10, 17), 'expanded', 'batched_matmul'),  # K == 1: L <= C / 3
+    ((512, 512, 3, 1, 1), (1, 512, 10, 17), 'per_sample', 'batched_matmul'),  # K == 1, batch 1
     ((64, 64, 3, 4, 1), (8, 64, 80, 136), 'per_sample', 'batched_matmul'),  # high resolution
     ((64, 256, 1, 4, 1), (2, 64, 80, 136), 'batched_matmul', 'batched_matmul'),  # 1x1
     ((64, 256, 1, 1, 1), (1, 64, 80, 136), 'batched_matmul', 'per_sample'),  # 1x1, K = 1, batch 1
-    ((2048, 512, 1, 1, 1), (8, 2048, 2, 4), 'expanded', 'per_sample'),  # 1x1, K = 1, L <= C / 3: one matmul
+    ((2048, 512, 1, 1, 1), (8, 2048, 2, 4), 'batched_matmul', 'per_sample'),  # 1x1, K = 1
     ((1024, 256, 1, 4, 1), (8, 1024, 9, 9), 'batched_matmul', 'batched_matmul'),  # 1x1, K = 4, L > C / 16
     ((512, 512, 3, 4, 1), (2, 512, 20, 34), 'per_sample', 'batched_matmul'),  # 3x3, L > C / 2
     ((256, 256, 3, 4, 4), (8, 256, 4, 4), 'per_sample', 'batched_matmul'),  # grouped

@@ -9,7 +9,7 @@ import torch.nn as nn
 import odconv_mmdet  # noqa: F401
 from odconv_mmdet.layers.odconv import ODConv2d, odconv_layers
 
-PATHS = ['auto', 'per_sample', 'batched_matmul', 'expanded']
+PATHS = ['auto', 'per_sample', 'batched_matmul']
 
 
 def _cpu_has_half_matmul():
@@ -73,8 +73,8 @@ def test_unsupported_padding_and_paths_fail_at_construction(kwargs, message):
 
 def test_conv_path_can_be_set_from_a_config():
     from mmcv.cnn import build_conv_layer
-    layer = build_conv_layer(dict(type='ODConv', kernel_num=2, conv_path='expanded'), 8, 16, 3, padding=1)
-    assert layer.conv_path == 'expanded'
+    layer = build_conv_layer(dict(type='ODConv', kernel_num=2, conv_path='batched_matmul'), 8, 16, 3, padding=1)
+    assert layer.conv_path == 'batched_matmul'
     x = torch.randn(3, 8, 4, 4)
     reference = build_conv_layer(dict(type='ODConv', kernel_num=2, conv_path='per_sample'), 8, 16, 3, padding=1)
     reference.load_state_dict(layer.state_dict())

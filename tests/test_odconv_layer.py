@@ -93,38 +93,6 @@ def test_matches_independent_per_sample_computation(case, training, temperature)
     torch.testing.assert_close(out, expected, rtol=1e-9, atol=1e-10)
 
 
-@pytest.mark.parametrize('case', ['3x3_K4', '3x3_K1', '1x1_K4_stride2', '5x5_K4_stride2', '3x3_K2_dilation2'])
-@pytest.mark.parametrize('path', ['per_sample', 'expanded'])
-def test_both_conv_formulations_match_the_reference(case, path):
-    cin, cout, k, s, p, d, g, kn = CASES[case]
-    layer = randomize(build(case)).double().train()
-    layer.conv_path = path
-    sd = {name: t.clone() for name, t in layer.state_dict().items()}
-    x = torch.randn(2, cin, 9, 8, dtype=torch.float64)
-    expected = reference_odconv(sd, x, kernel_size=k, stride=s, padding=p, dilation=d, groups=g,
-                                kernel_num=kn, temperature=2.0, training=True)
-    layer.update_temperature(2.0)
-    out = layer(x)
-    torch.testing.assert_close(out, expected, rtol=1e-9, atol=1e-10)
-    out.square().sum().backward()
-    grads = {n: q.grad.clone() for n, q in layer.named_parameters()}
-    layer.zero_grad()
-    layer.conv_path = 'per_sample' if path == 'expanded' else 'expanded'
-    layer(x).square().sum().backward()
-    for n, q in layer.named_parameters():
-        torch.testing.assert_close(q.grad, grads[n], rtol=1e-8, atol=1e-10)
-
-
-def test_auto_path_uses_expanded_form_only_for_deep_low_resolution_inputs():
-    layer = ODConv2d(256, 256, 3, padding=1, kernel_num=4)
-    assert layer._choose_path(torch.empty(2, 256, 4, 4)) == 'expanded'
-    assert layer._choose_path(torch.empty(2, 256, 16, 16)) != 'expanded'
-    grouped = ODConv2d(256, 256, 3, padding=1, groups=4, kernel_num=4)
-    assert grouped._choose_path(torch.empty(2, 256, 4, 4)) == 'per_sample'
-    grouped.conv_path = 'expanded'  # forced, but grouped convs have no expanded form
-    assert grouped._choose_path(torch.empty(2, 256, 4, 4)) == 'per_sample'
-
-
 def test_attentions_vary_per_sample_in_the_randomized_layer():
     # Guards the numeric test above: a layer whose attentions were constant would pass trivially.
     layer = randomize(build('3x3_K4')).eval()

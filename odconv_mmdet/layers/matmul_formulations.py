@@ -1,10 +1,8 @@
-"""ODConv as im2col and matmuls: the two formulations besides the official per-sample conv.
-
-Both compute exactly what ODConv2d.official_conv computes (tests/test_conv_paths.py);
-conv_path_policy.py says where each one runs. All sizes are taken from tensor shapes, so that a
-traced graph accepts any batch and image size. TorchScript-able.
+"""ODConv's per-sample convs as im2col and one batched matmul, the formulation besides the
+official per-sample grouped conv (conv_path_policy.py says where it runs). All sizes are taken
+from tensor shapes, so that a traced graph accepts any batch and image size. TorchScript-able.
 """
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -61,22 +59,3 @@ def batched_matmul_conv(x: torch.Tensor, weight: torch.Tensor, stride: Pair, pad
     weight = weight.reshape(weight.size(0), groups, out_channels // groups, weight.size(2) * k * k)
     out = torch.matmul(weight, columns(x, k, stride, padding, dilation, groups))  # [B, g, out/g, L]
     return out.view(_output_shape(x, out_channels, k, stride, padding, dilation))
-
-
-def expanded_conv(x: torch.Tensor, kernels: torch.Tensor, spatial: Optional[torch.Tensor],
-                  kernel: Optional[torch.Tensor], stride: Pair, padding: Pair, dilation: Pair) -> torch.Tensor:
-    """groups == 1 only. The spatial attention scales the columns tap by tap, all K kernels
-    [K, out, in, k, k] run as one static matmul, and the kernel attention [B, K] mixes their
-    outputs: sum_i a_w[b, i] (a_s[b] * W_i) conv x_b, with no per-sample kernel built."""
-    kernel_num, out_channels, in_channels, k = kernels.size(0), kernels.size(1), kernels.size(2), kernels.size(3)
-    cols = columns(x, k, stride, padding, dilation, 1)[:, 0]  # [B, in * k*k, L]
-    batch, positions = cols.size(0), cols.size(2)
-    if spatial is not None:
-        cols = (cols.view(batch, in_channels, k * k, positions) * spatial.view(batch, 1, k * k, 1)).view_as(cols)
-    cols = cols.transpose(0, 1).reshape(cols.size(1), batch * positions)
-    out = torch.mm(kernels.view(kernel_num * out_channels, -1), cols).view(kernel_num, out_channels, batch, positions)
-    if kernel is not None:
-        out = torch.einsum('bk,kobl->bol', kernel, out)
-    else:
-        out = out[0].transpose(0, 1)
-    return out.reshape(_output_shape(x, out_channels, k, stride, padding, dilation))

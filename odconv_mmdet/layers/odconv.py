@@ -26,12 +26,12 @@ from torch.nn.modules.utils import _pair
 
 from .attention import AttentionBatchNorm2d, ODConvAttention, check_temperature  # noqa: F401
 from .conv_bn import fold_batch_norm
-from .conv_path_policy import choose_conv_path
-from .matmul_formulations import batched_matmul_conv, conv_output_size, expanded_conv
+from . import conv_path_policy
+from .matmul_formulations import batched_matmul_conv, conv_output_size
 from .static_inflation import inflate_static_weight, is_static_weight, static_equivalent_attention
 from .tracing import is_fx_proxy, traced_as_one_call
 
-CONV_PATHS = ('auto', 'per_sample', 'batched_matmul', 'expanded')
+CONV_PATHS = ('auto', 'per_sample', 'batched_matmul')
 
 
 class ODConv2d(nn.Module):
@@ -40,8 +40,8 @@ class ODConv2d(nn.Module):
     Args mirror ``nn.Conv2d`` plus ``reduction`` (attention width ratio, A >= 16),
     ``kernel_num`` (K candidate kernels), ``attention_norm`` (see ODConvAttention) and
     ``conv_path``: 'auto' lets conv_path_policy.py pick the formulation per device and input
-    shape; 'per_sample' (the official one), 'batched_matmul' or 'expanded' force one. All give
-    the same numbers. ``bias=True`` adds a per-output bias after the filter attention (the
+    shape; 'per_sample' (the official one) or 'batched_matmul' force one. Both give the same
+    numbers. ``bias=True`` adds a per-output bias after the filter attention (the
     official layer has none, so its checkpoints load only with ``bias=False``).
     """
 
@@ -138,23 +138,46 @@ class ODConv2d(nn.Module):
         ``forward``, a following BatchNorm folded into them in ``conv_bn_eval_forward``."""
         self._check_input(x)
         path = self._choose_path(x)
+        shape = self._output_shape(x)
+        folds = conv_path_policy.folded_attentions(
+            x.device.type, torch.jit.is_tracing(), x.size(0), kernels[0].numel(), x.size(1) * x.size(2) * x.size(3),
+            shape[1] * shape[2] * shape[3], self.kernel_num == 1 and self.kernel_size[0] == 1)
         if x.size(0) == 0 and not torch.jit.is_tracing():
             out = self._empty_output(x, kernels, bias)
-        elif path == 'per_sample':
+        elif path == 'per_sample' and not (folds[0] or folds[1]):
             out = self.official_conv(x, kernels, bias)
-        else:  # the same computation as im2col and matmuls (matmul_formulations.py)
-            channel, filter_att, spatial, kernel = self.attention(x)
-            x_scaled = x * channel
-            if path == 'expanded':
-                out = expanded_conv(x_scaled, kernels, spatial, kernel, self.stride, self.padding, self.dilation)
-            else:
-                weight = self._mixed_kernels(kernels, x.size(0), spatial, kernel)
-                out = batched_matmul_conv(x_scaled, weight, self.stride, self.padding, self.dilation, self.groups)
-            out = _filter_and_bias(out, filter_att, bias)
+        else:
+            out = self._reformulated_conv(x, kernels, bias, path, folds[0], folds[1])
         if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
             # channels_last in, channels_last out, as from nn.Conv2d (the convs above reshape the batch)
             out = out.contiguous(memory_format=torch.channels_last)
         return out
+
+    def _reformulated_conv(self, x: torch.Tensor, kernels: torch.Tensor, bias: Optional[torch.Tensor], path: str,
+                           fold_channel: bool, fold_filter: bool) -> torch.Tensor:
+        """official_conv computed as conv_path_policy.py says: the channel (filter) attention
+        scaling the per-sample kernels instead of the input (output), and/or the convs as one
+        batched matmul (matmul_formulations.py)."""
+        channel, filter_att, spatial, kernel = self.attention(x)
+        weight = self._mixed_kernels(kernels, x.size(0), spatial, kernel)
+        g, k = self.groups, self.kernel_size[0]
+        cin_g, cout_g = self.in_channels // g, self.out_channels // g
+        weight = weight.view(weight.size(0), g, cout_g, cin_g, k, k)
+        if fold_channel:
+            weight = weight * channel.view(x.size(0), g, 1, cin_g, 1, 1)
+        else:
+            x = x * channel
+        if fold_filter and filter_att is not None:
+            weight = weight * filter_att.view(x.size(0), g, cout_g, 1, 1, 1)
+            filter_att = None
+        weight = weight.view(weight.size(0), self.out_channels, cin_g, k, k)
+        if path == 'batched_matmul':
+            out = batched_matmul_conv(x, weight, self.stride, self.padding, self.dilation, g)
+        elif weight.size(0) == 1:  # a kernel shared by the batch, or batch 1
+            out = F.conv2d(x, weight[0], None, self.stride, self.padding, self.dilation, g)
+        else:
+            out = conv_per_sample(x, weight, self.stride, self.padding, self.dilation, g)
+        return _filter_and_bias(out, filter_att, bias)
 
     def _empty_output(self, x: torch.Tensor, kernels: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
         """An empty batch (e.g. a mask head without positive RoIs): the empty output, tied to the
@@ -173,20 +196,20 @@ class ODConv2d(nn.Module):
 
     def _checked_conv_path(self) -> str:
         # (a literal list: TorchScript cannot read a module-level tuple)
-        if self.conv_path not in ['auto', 'per_sample', 'batched_matmul', 'expanded']:
+        if self.conv_path not in ['auto', 'per_sample', 'batched_matmul']:
             raise ValueError("ODConv2d: conv_path must be one of 'auto', 'per_sample', 'batched_matmul', "
-                             "'expanded', got '{}'".format(self.conv_path))
+                             "got '{}'".format(self.conv_path))
         return self.conv_path
 
     def _choose_path(self, x: torch.Tensor) -> str:
-        """The forced ``conv_path``, or under 'auto' the policy's pick for this input ('expanded'
-        needs groups == 1: grouped convs take 'per_sample')."""
+        """The forced ``conv_path``, or under 'auto' the policy's pick for this input."""
         path = self._checked_conv_path()
         if path == 'auto':
             shape = self._output_shape(x)
-            path = choose_conv_path(x.device.type, torch.jit.is_tracing(), x.size(0), self.in_channels,
-                                    self.kernel_size[0], self.kernel_num, self.groups, shape[2] * shape[3])
-        return 'per_sample' if path == 'expanded' and self.groups != 1 else path
+            path = conv_path_policy.choose_conv_path(x.device.type, torch.jit.is_tracing(), x.size(0),
+                                                     self.in_channels, self.kernel_size[0], self.kernel_num,
+                                                     self.groups, shape[2] * shape[3])
+        return path
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4:
