@@ -199,6 +199,24 @@ def summarize_layers(rows):
     return summary
 
 
+# The speed bounds of issue 24 that this benchmark checks on its layer cases: (what, summary key,
+# 'max' or 'min', the bound). The detector step's bound (at most 5 % slower than before the
+# layer was slimmed) is checked by benchmark_workloads.py --baseline.
+BOUNDS = (('per-layer train, ODConv / static', 'train_odconv_over_static', 'max', 1.15),
+          ('batch-1 inference, ODConv / static', 'infer_b1_odconv_over_static', 'max', 1.25),
+          ('train, official / ODConv', 'train_official_over_odconv', 'min', 1.3))
+
+
+def check_bounds(summary):
+    """Each bound with the measured geometric mean over all layer cases and whether it holds."""
+    checks = []
+    for what, key, kind, bound in BOUNDS:
+        value = summary.get('all', {}).get(key)
+        holds = None if value is None else (value <= bound if kind == 'max' else value >= bound)
+        checks.append(dict(what=what, value=value, bound=bound, kind=kind, holds=holds))
+    return checks
+
+
 def bench_backbone(kernel_num, size, train_batch, repeats, device):
     try:
         from mmdet.models.backbones import ResNet
@@ -363,9 +381,10 @@ def main(argv=None):
         args.backbone_k, input_size, args.backbone_train_batch, args.repeats, device)
     detector = None if args.skip_detector else bench_detector(
         args.detector_configs, args.detector_batch, args.detector_size, args.repeats, device)
+    bounds = check_bounds(summary) if summary else []
     result = dict(device=str(device), torch=torch.__version__, threads=torch.get_num_threads(),
                   detection_input=list(input_size), repeats=args.repeats, layers=rows,
-                  layer_summary=summary, backbone=backbone, detector=detector)
+                  layer_summary=summary, bounds=bounds, backbone=backbone, detector=detector)
     def write_json(path):
         with open(path, 'w') as f:
             json.dump(result, f, indent=1)
@@ -382,6 +401,10 @@ def main(argv=None):
               f"peak mem odconv/static {fmt(s['peak_memory_odconv_over_static'])}  "
               f"max rel err float32 {s['max_rel_err_vs_official']:.1e}, float64 "
               f"{s['max_rel_err_vs_official_float64']:.1e}")
+    for b in bounds:
+        verdict = 'no case' if b['holds'] is None else ('holds' if b['holds'] else 'MISSED')
+        print(f"  bound: {b['what']} {'<=' if b['kind'] == 'max' else '>='} {b['bound']}: "
+              f"{fmt(b['value'])} {verdict}")
     if backbone is not None:
         if 'skipped' in backbone:
             print(f"Backbone: skipped: {backbone['skipped']}")

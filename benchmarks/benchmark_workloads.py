@@ -12,16 +12,24 @@ benchmarks/benchmark.py), so the variants share the machine's drift and their we
 
 Reports every variant's time over the static twin's. A formulation stays only where removing it
 costs more than 5 % on one of the three (the batched matmul stays for traced graphs in any case:
-conv_path_policy.py).
+conv_path_policy.py). The 'before' variant runs the layer's code of an earlier commit (--before,
+by default 79a7ec3, before issue 24) on the same models, for the bound "the detector step no
+more than 5 % slower than before".
 
-    python benchmarks/benchmark_workloads.py --out benchmarks/cpu-2core_workloads.json
+    python benchmarks/benchmark_workloads.py --out benchmarks/cpu-2core_workloads_COMMIT.json
 """
 import argparse
 import contextlib
+import importlib
+import importlib.util
+import io
 import json
 import os
 import platform
 import subprocess
+import sys
+import tarfile
+import tempfile
 from unittest import mock
 
 import torch
@@ -31,6 +39,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 
 from odconv_mmdet.layers import conv_path_policy
+from odconv_mmdet.layers.odconv import ODConv2d, ODConvAttention
 from odconv_mmdet.utils.checks import load_config
 from odconv_mmdet.utils.io import write_atomically
 
@@ -49,13 +58,37 @@ def no_folding(*args):
     return False, False
 
 
+WORKLOADS = ('backbone_train_b2', 'detector_train_b8', 'backbone_infer_b1')
 VARIANTS = {
     'policy': [],
     'no_folding': [(conv_path_policy, 'folded_attentions', no_folding)],
     'no_batched_matmul': [(conv_path_policy, 'batched_matmul_pays', never)],
     'per_sample_everywhere': [(conv_path_policy, 'folded_attentions', no_folding),
                               (conv_path_policy, 'batched_matmul_pays', never)],
+    'before': None,  # the layer's code at --before (layer_code_at), in the same process
 }
+
+
+def layer_code_at(commit):
+    """Patches that make ODConv2d and its attention run their methods as of ``commit`` (the
+    'before' variant): odconv_mmdet/layers at that commit, imported from git as a package of its own."""
+    tmp = tempfile.mkdtemp(prefix='odconv_layers_')
+    archive = subprocess.run(['git', 'archive', commit, 'odconv_mmdet/layers'], cwd=ROOT, capture_output=True,
+                             check=True).stdout
+    tarfile.open(fileobj=io.BytesIO(archive)).extractall(tmp)
+    name = f'odconv_layers_{commit}'
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(tmp, 'odconv_mmdet', 'layers', '__init__.py'),
+        submodule_search_locations=[os.path.join(tmp, 'odconv_mmdet', 'layers')])
+    sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules[name])
+    old = importlib.import_module(name + '.odconv')
+    patches = []
+    for new_class, old_class in ((ODConv2d, old.ODConv2d), (ODConvAttention, old.ODConvAttention)):
+        for attribute, value in vars(old_class).items():
+            if not attribute.startswith('__') and (callable(value) or isinstance(value, (property, staticmethod))):
+                patches.append((new_class, attribute, value))
+    return patches
 
 
 def in_variant(name, fn):
@@ -63,7 +96,7 @@ def in_variant(name, fn):
     def run():
         with contextlib.ExitStack() as stack:
             for target, attribute, value in VARIANTS[name]:
-                stack.enter_context(mock.patch.object(target, attribute, value))
+                stack.enter_context(mock.patch.object(target, attribute, value, create=True))
             return fn()
     return run
 
@@ -94,11 +127,28 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', default='work_dirs/benchmark_workloads.json')
     parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument('--workloads', nargs='+', default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--scale', type=float, default=0.4)
+    parser.add_argument('--baseline', help="an earlier run's JSON: each workload's first variant against its "
+                        "--baseline-variant (the detector step's bound: at most 1.05)")
+    parser.add_argument('--baseline-variant', default='today')
+    parser.add_argument('--before', default='79a7ec3', help="the commit whose layer code the 'before' variant runs")
     args = parser.parse_args(argv)
     if args.repeats < 1 or not args.scale > 0:
         parser.error('--repeats must be >= 1 and --scale > 0')
+    baseline = None
+    if args.baseline:
+        try:
+            with open(args.baseline) as f:
+                baseline = json.load(f)['workloads']
+            for workload in baseline.values():
+                workload['over_static'][args.baseline_variant]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            parser.error(f'--baseline {args.baseline}: not a workloads JSON with variant '
+                         f'{args.baseline_variant!r} ({err!r})')
+    if 'before' in args.variants:
+        VARIANTS['before'] = layer_code_at(args.before)
     register_all_modules(init_default_scope=False)
     size = (round(800 * args.scale / 32) * 32, round(1333 * args.scale / 32) * 32)
     print(f'{platform.processor() or platform.machine()}, torch {torch.__version__}, threads '
@@ -106,28 +156,37 @@ def main(argv=None):
     results = {}
 
     static, odconv = backbones(size)
-    x = torch.randn(2, 3, *size)
-    results['backbone_train_b2'] = time_variants(train_step(odconv, x), train_step(static, x), args.variants,
-                                                 args.repeats)
-    print('backbone train', results['backbone_train_b2'], flush=True)
-
-    configs = [os.path.join(ROOT, 'configs', 'shapes', name) for name in
-               ('faster-rcnn_odr18-k4_fpn_shapes.py', 'faster-rcnn_r18_fpn_shapes.py')]
-    odconv_step, static_step = [detector_train_step(path, 8, 128, torch.device('cpu'), load_config, MODELS)
-                                for path in configs]
-    results['detector_train_b8'] = time_variants(odconv_step, static_step, args.variants, args.repeats)
-    print('detector train', results['detector_train_b8'], flush=True)
-
-    static.eval()
-    odconv.eval()
-    x1 = torch.randn(1, 3, *size)
-    with torch.no_grad():
-        results['backbone_infer_b1'] = time_variants(lambda: odconv(x1), lambda: static(x1), args.variants,
+    if 'backbone_train_b2' in args.workloads:
+        x = torch.randn(2, 3, *size)
+        results['backbone_train_b2'] = time_variants(train_step(odconv, x), train_step(static, x), args.variants,
                                                      args.repeats)
-    print('backbone inference', results['backbone_infer_b1'], flush=True)
+        print('backbone train', results['backbone_train_b2'], flush=True)
+
+    if 'detector_train_b8' in args.workloads:
+        configs = [os.path.join(ROOT, 'configs', 'shapes', name) for name in
+                   ('faster-rcnn_odr18-k4_fpn_shapes.py', 'faster-rcnn_r18_fpn_shapes.py')]
+        odconv_step, static_step = [detector_train_step(path, 8, 128, torch.device('cpu'), load_config, MODELS)
+                                    for path in configs]
+        results['detector_train_b8'] = time_variants(odconv_step, static_step, args.variants, args.repeats)
+        print('detector train', results['detector_train_b8'], flush=True)
+
+    if 'backbone_infer_b1' in args.workloads:
+        static.eval()
+        odconv.eval()
+        x1 = torch.randn(1, 3, *size)
+        with torch.no_grad():
+            results['backbone_infer_b1'] = time_variants(lambda: odconv(x1), lambda: static(x1), args.variants,
+                                                         args.repeats)
+        print('backbone inference', results['backbone_infer_b1'], flush=True)
 
     result = dict(commit=git_commit(), torch=torch.__version__, threads=torch.get_num_threads(),
                   input_size=list(size), repeats=args.repeats, workloads=results)
+    if baseline is not None:
+        first = args.variants[0]
+        result['against_baseline'] = dict(
+            file=os.path.basename(args.baseline), variant=first, baseline_variant=args.baseline_variant,
+            ratio={w: r['over_static'][first] / baseline[w]['over_static'][args.baseline_variant]
+                   for w, r in results.items() if w in baseline})
 
     def write_json(path):
         with open(path, 'w') as f:
@@ -136,6 +195,12 @@ def main(argv=None):
     print(f"\n{'ODConv / static':22}" + ''.join(f'{v:>24}' for v in args.variants))
     for workload, r in results.items():
         print(f'{workload:22}' + ''.join(f"{r['over_static'][v]:24.3f}" for v in args.variants))
+    if baseline is not None:
+        b = result['against_baseline']
+        for workload, ratio in b['ratio'].items():
+            bound = ' (bound <= 1.05: ' + ('holds)' if ratio <= 1.05 else 'MISSED)') if workload == 'detector_train_b8' else ''
+            print(f"{workload}: {b['variant']} / {b['baseline_variant']} of {b['file']}, each over its static twin: "
+                  f'{ratio:.3f}{bound}')
     print(f'JSON written to {args.out}')
 
 

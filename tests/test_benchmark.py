@@ -38,6 +38,13 @@ def test_benchmark_writes_table_and_json(tmp_path):
     summary = data['layer_summary']
     assert set(summary) == {'all', 'K=1', 'K=4'}
     assert summary['all']['train_odconv_over_static'] > 0
+    bounds = {b['what']: b for b in data['bounds']}
+    train = bounds['per-layer train, ODConv / static']
+    assert train['value'] == summary['all']['train_odconv_over_static'] and train['bound'] == 1.15
+    assert train['holds'] == (train['value'] <= 1.15)
+    official = bounds['train, official / ODConv']
+    assert official['holds'] == (official['value'] >= 1.3)
+    assert 'bound: per-layer train, ODConv / static <= 1.15' in result.stdout
     backbone = data['backbone']
     assert backbone['train_ms'].keys() == {'resnet50', 'odresnet50_k4'}
     assert backbone['train_ratio'] == pytest.approx(
