@@ -114,7 +114,7 @@ def test_auto_choice_per_input():
     assert pointwise._choose_path(torch.empty(2, 64, 80, 136)) == 'batched_matmul'
     # a kernel the batch shares (K = 1, 1x1) at low resolution: one matmul over all positions
     assert pointwise._choose_path(torch.empty(2, 64, 2, 2)) == 'batched_matmul'
-    assert pointwise._choose_path(torch.empty(1, 64, 80, 136)) == 'batched_matmul'  # 1x1 at batch 1 too
+    assert pointwise._choose_path(torch.empty(1, 64, 80, 136)) == 'per_sample'  # batch 1: one plain conv
     spatial_only = ODConv2d(512, 512, 3, padding=1, kernel_num=1)
     assert spatial_only._choose_path(torch.empty(1, 512, 10, 17)) == 'per_sample'  # batch 1
     assert spatial_only._choose_path(torch.empty(8, 512, 14, 14)) == 'per_sample'  # L > C/3
@@ -167,7 +167,7 @@ POLICY_CASES = [
     ((512, 512, 3, 1, 1), (1, 512, 10, 17), 'per_sample', 'batched_matmul'),  # K == 1, batch 1
     ((64, 64, 3, 4, 1), (8, 64, 80, 136), 'per_sample', 'batched_matmul'),  # high resolution
     ((64, 256, 1, 4, 1), (2, 64, 80, 136), 'batched_matmul', 'batched_matmul'),  # 1x1
-    ((64, 256, 1, 1, 1), (1, 64, 80, 136), 'batched_matmul', 'per_sample'),  # 1x1, K = 1, batch 1
+    ((64, 256, 1, 1, 1), (1, 64, 80, 136), 'per_sample', 'per_sample'),  # 1x1, K = 1, batch 1
     ((2048, 512, 1, 1, 1), (8, 2048, 2, 4), 'batched_matmul', 'per_sample'),  # 1x1, K = 1
     ((1024, 256, 1, 4, 1), (8, 1024, 9, 9), 'batched_matmul', 'batched_matmul'),  # 1x1, K = 4, L > C / 16
     ((512, 512, 3, 4, 1), (2, 512, 20, 34), 'per_sample', 'batched_matmul'),  # 3x3, L > C / 2
@@ -189,3 +189,22 @@ def test_policy_decisions_depend_on_the_device_type(shape, x_shape, cpu_choice, 
         assert choose_conv_path(device_type, True, *args) == traced_choice
     assert choose_conv_path('cpu', False, *args) == cpu_choice
     assert choose_conv_path('cpu', True, *args) == traced_choice
+
+
+# (device, traced, batch, kernel numel, one sample's input numel, its output numel, shared kernel)
+# -> (channel attention folded into the kernels, filter attention folded)
+FOLD_CASES = [
+    (('cpu', False, 8, 9216, 32768, 32768, False), (True, True)),  # small kernels, large maps
+    (('cpu', False, 8, 147456, 8192, 8192, False), (False, False)),  # deep layers at low resolution
+    (('cpu', False, 8, 18432, 32768, 16384, False), (True, False)),  # a stride-2 conv
+    (('cpu', False, 4, 4096, 2048, 8192, True), (False, False)),  # a shared 1x1 kernel stays one conv
+    (('cpu', False, 1, 4096, 2048, 8192, True), (False, True)),  # ... unless the batch is one sample
+    (('cpu', True, 8, 9216, 32768, 32768, False), (False, False)),  # traced
+    (('cuda', False, 8, 9216, 32768, 32768, False), (False, False)),  # off the CPU: the official convs
+]
+
+
+@pytest.mark.parametrize('args, folds', FOLD_CASES)
+def test_policy_folds_attentions_into_small_kernels_on_the_cpu_only(args, folds):
+    from odconv_mmdet.layers.conv_path_policy import folded_attentions
+    assert folded_attentions(*args) == folds

@@ -18,8 +18,8 @@ from typing import Tuple
 
 
 def batched_matmul_pays(batch: int, in_channels: int, kernel_size: int, groups: int, out_positions: int) -> bool:
-    """CPU: 1x1 convs at any batch; k x k convs at batch > 1 with at most C / 3 output positions L."""
-    return groups == 1 and (kernel_size == 1 or (batch > 1 and out_positions * 3 <= in_channels))
+    """CPU, at batch > 1: 1x1 convs, and k x k convs with at most C / 3 output positions L."""
+    return groups == 1 and batch > 1 and (kernel_size == 1 or out_positions * 3 <= in_channels)
 
 
 def choose_conv_path(device_type: str, traced: bool, batch: int, in_channels: int, kernel_size: int,
