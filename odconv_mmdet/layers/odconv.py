@@ -53,14 +53,13 @@ class ODConv2d(nn.Module):
         if padding_mode != 'zeros':
             raise ValueError(f"ODConv2d supports padding_mode='zeros' only, got {padding_mode!r} "
                              "(mmcv's ConvModule pads for other modes itself: pass padding_mode to it)")
-        for name, value in (('in_channels', in_channels), ('out_channels', out_channels), ('groups', groups)):
+        for name, value in (('in_channels', in_channels), ('out_channels', out_channels), ('groups', groups),
+                            ('kernel_num', kernel_num)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'ODConv2d: {name} must be a positive integer, got {value!r}')
         if in_channels % groups or out_channels % groups:
             raise ValueError(f'ODConv2d: in_channels ({in_channels}) and out_channels ({out_channels}) '
                              f'must both be divisible by groups ({groups})')
-        if isinstance(kernel_num, bool) or not isinstance(kernel_num, int) or kernel_num < 1:
-            raise ValueError(f'ODConv2d: kernel_num must be an integer >= 1, got {kernel_num!r}')
         if not isinstance(reduction, (int, float)) or not reduction > 0 or not math.isfinite(reduction):
             raise ValueError(f'ODConv2d: reduction must be a finite number > 0, got {reduction!r}')
 
@@ -221,8 +220,7 @@ class ODConv2d(nn.Module):
 
     @torch.jit.unused
     def _traced_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``torch.fx.symbolic_trace``: inside a traced model the layer is one call (tracing.py);
-        a trace of the layer itself records the official computation."""
+        """torch.fx: one call inside a traced model (tracing.py); traced alone, official_conv."""
         if x.tracer.root is not self:
             return traced_as_one_call(self, x)
         return self.official_conv(x, self.weight, self.bias)
