@@ -43,9 +43,6 @@ from odconv_mmdet.layers.odconv import ODConv2d, ODConvAttention
 from odconv_mmdet.utils.checks import load_config
 from odconv_mmdet.utils.io import write_atomically
 
-def never(*args):
-    return False
-
 
 # name -> the patches (object, attribute, value) that make the layer compute that way: the policy
 # as it is, without attention folding, without the batched matmul, or without both (the official

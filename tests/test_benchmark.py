@@ -107,3 +107,18 @@ def test_benchmark_fuse_times_the_unfused_and_both_fused_models(tmp_path):
     # attention BNs; mmcv's fuse leaves the 16 after the ODConvs, ours none
     assert data['batch_norms_left'] == {'unfused': 36, 'mmcv_fuse_conv_bn': 16, 'odconv_mmdet_fuse_conv_bn': 0}
     assert set(data['inference_ms']) == {'unfused', 'mmcv_fuse_conv_bn', 'odconv_mmdet_fuse_conv_bn'}
+
+
+def test_benchmark_workloads_times_each_variant_against_the_static_twin(tmp_path):
+    out = tmp_path / 'workloads.json'
+    result = run_tool('benchmark_workloads.py', '--workloads', 'backbone_infer_b1', '--scale', '0.05',
+                      '--repeats', '1', '--variants', 'policy', 'no_folding', '--out', out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data['input_size'] == [32, 64] and list(data['workloads']) == ['backbone_infer_b1']
+    r = data['workloads']['backbone_infer_b1']
+    assert set(r['ms']) == {'policy', 'no_folding'}
+    assert r['over_static']['policy'] == pytest.approx(r['ms']['policy'] / r['static_ms'])
+    assert 'policy_over_before' not in data  # no 'before' variant asked for
+    bad = run_tool('benchmark_workloads.py', '--repeats', '0', '--out', tmp_path / 'bad.json')
+    assert bad.returncode == 2 and not (tmp_path / 'bad.json').exists()

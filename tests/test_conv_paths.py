@@ -4,8 +4,6 @@ import warnings
 import pytest
 import torch
 
-import torch.nn.functional as F
-
 from odconv_mmdet.layers import odconv as odconv_module
 from odconv_mmdet.layers.odconv import ODConv2d
 from odconv_mmdet.testing.official import reference_odconv
