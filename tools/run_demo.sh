@@ -20,8 +20,9 @@ start=$(date +%s)
 elapsed=$(( $(date +%s) - start ))
 
 CHECKPOINT="$(cat "$WORK_DIR/last_checkpoint")"
-# 0.7: on the main job's checkpoint (seed 0) this shows exactly the four shapes of this image
-# with their right classes; mmdet's default 0.3 adds wrong-class boxes around them.
+# 0.7: on the main job's checkpoint (seed 0, layer code of 2026-12-02) this showed exactly the
+# four shapes of this image with their right classes (on 8b7f9dc's: three of the four, the
+# benchmarks/README.md main-job section); mmdet's default 0.3 adds wrong-class boxes around them.
 "$PY" demo/image_demo.py "$CONFIG" "$CHECKPOINT" data/shapes/val/000000.png --out "$WORK_DIR/predictions.png" \
   --score-thr 0.7
 "$PY" tools/analysis_tools/plot_training_curves.py "$WORK_DIR" --out "$WORK_DIR/training_curves.png"
