@@ -10,11 +10,6 @@ import torch.nn.functional as F
 Pair = Tuple[int, int]
 
 
-def conv_output_size(size: int, kernel_size: int, padding: int, stride: int, dilation: int) -> int:
-    """Output length of a conv along one dimension (as nn.Conv2d)."""
-    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
-
-
 def columns(x: torch.Tensor, kernel_size: int, stride: Pair, padding: Pair, dilation: Pair,
             groups: int) -> torch.Tensor:
     """im2col as [B, g, in/g * k*k, L], rows in the order of a flattened [out, in/g, k, k] kernel."""
@@ -44,18 +39,12 @@ def _tap_slices(x: torch.Tensor, k: int, stride: Pair, padding: Pair, dilation: 
     return slices
 
 
-def _output_shape(x: torch.Tensor, channels: int, kernel_size: int, stride: Pair, padding: Pair,
-                  dilation: Pair) -> List[int]:
-    return [x.size(0), channels,
-            conv_output_size(x.size(2), kernel_size, padding[0], stride[0], dilation[0]),
-            conv_output_size(x.size(3), kernel_size, padding[1], stride[1], dilation[1])]
-
-
-def batched_matmul_conv(x: torch.Tensor, weight: torch.Tensor, stride: Pair, padding: Pair, dilation: Pair,
-                        groups: int) -> torch.Tensor:
+def batched_matmul_conv(x: torch.Tensor, weight: torch.Tensor, out_shape: List[int], stride: Pair, padding: Pair,
+                        dilation: Pair, groups: int) -> torch.Tensor:
     """Each sample x[b] convolved with its kernels weight[b] [out, in/g, k, k] (a [1, ...] weight
-    is shared by the batch): one batched matmul of the kernels with the columns."""
+    is shared by the batch): one batched matmul of the kernels with the columns, viewed as the
+    conv's output shape [B, out, out_h, out_w]."""
     out_channels, k = weight.size(1), weight.size(3)
     weight = weight.reshape(weight.size(0), groups, out_channels // groups, weight.size(2) * k * k)
     out = torch.matmul(weight, columns(x, k, stride, padding, dilation, groups))  # [B, g, out/g, L]
-    return out.view(_output_shape(x, out_channels, k, stride, padding, dilation))
+    return out.view(out_shape)

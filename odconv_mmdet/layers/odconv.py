@@ -27,7 +27,7 @@ from torch.nn.modules.utils import _pair
 from .attention import AttentionBatchNorm2d, ODConvAttention, check_temperature  # noqa: F401
 from .conv_bn import fold_batch_norm
 from . import conv_path_policy
-from .matmul_formulations import batched_matmul_conv, conv_output_size
+from .matmul_formulations import batched_matmul_conv
 from .static_inflation import inflate_static_weight, is_static_weight, static_equivalent_attention
 from .tracing import is_fx_proxy, traced_as_one_call
 
@@ -142,18 +142,18 @@ class ODConv2d(nn.Module):
             x.device.type, torch.jit.is_tracing(), x.size(0), kernels[0].numel(), x.size(1) * x.size(2) * x.size(3),
             shape[1] * shape[2] * shape[3], self.kernel_num == 1 and self.kernel_size[0] == 1)
         if x.size(0) == 0 and not torch.jit.is_tracing():
-            out = self._empty_output(x, kernels, bias)
+            out = self._empty_output(x, kernels, bias, shape)
         elif path == 'per_sample' and not (folds[0] or folds[1]):
             out = self.official_conv(x, kernels, bias)
         else:
-            out = self._reformulated_conv(x, kernels, bias, path, folds[0], folds[1])
+            out = self._reformulated_conv(x, kernels, bias, shape, path, folds[0], folds[1])
         if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
             # channels_last in, channels_last out, as from nn.Conv2d (the convs above reshape the batch)
             out = out.contiguous(memory_format=torch.channels_last)
         return out
 
-    def _reformulated_conv(self, x: torch.Tensor, kernels: torch.Tensor, bias: Optional[torch.Tensor], path: str,
-                           fold_channel: bool, fold_filter: bool) -> torch.Tensor:
+    def _reformulated_conv(self, x: torch.Tensor, kernels: torch.Tensor, bias: Optional[torch.Tensor],
+                           out_shape: List[int], path: str, fold_channel: bool, fold_filter: bool) -> torch.Tensor:
         """official_conv computed as conv_path_policy.py says: the channel (filter) attention
         scaling the per-sample kernels instead of the input (output), and/or the convs as one
         batched matmul (matmul_formulations.py)."""
@@ -171,18 +171,19 @@ class ODConv2d(nn.Module):
             filter_att = None
         weight = weight.view(weight.size(0), self.out_channels, cin_g, k, k)
         if path == 'batched_matmul':
-            out = batched_matmul_conv(x, weight, self.stride, self.padding, self.dilation, g)
+            out = batched_matmul_conv(x, weight, out_shape, self.stride, self.padding, self.dilation, g)
         elif weight.size(0) == 1:  # a kernel shared by the batch, or batch 1
             out = F.conv2d(x, weight[0], None, self.stride, self.padding, self.dilation, g)
         else:
             out = conv_per_sample(x, weight, self.stride, self.padding, self.dilation, g)
         return _filter_and_bias(out, filter_att, bias)
 
-    def _empty_output(self, x: torch.Tensor, kernels: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    def _empty_output(self, x: torch.Tensor, kernels: torch.Tensor, bias: Optional[torch.Tensor],
+                      out_shape: List[int]) -> torch.Tensor:
         """An empty batch (e.g. a mask head without positive RoIs): the empty output, tied to the
         kernels and every attention so that autograd and DDP see them all used."""
         channel, filter_att, spatial, kernel = self.attention(x)
-        out = x.new_zeros(self._output_shape(x)) + kernels.sum() * 0 + channel.sum()
+        out = x.new_zeros(out_shape) + kernels.sum() * 0 + channel.sum()
         for att in [spatial, kernel]:
             if att is not None:
                 out = out + att.sum()
@@ -307,6 +308,11 @@ def conv_per_sample(x: torch.Tensor, weight: torch.Tensor, stride: Tuple[int, in
 # One call in an fx graph: its batch-dependent group count is no graph input (torch < 2.1's conv2d
 # refuses a traced one).
 torch.fx.wrap('conv_per_sample')
+
+
+def conv_output_size(size: int, kernel_size: int, padding: int, stride: int, dilation: int) -> int:
+    """Output length of a conv along one dimension (as nn.Conv2d)."""
+    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
 def _filter_and_bias(out: torch.Tensor, filter_att: Optional[torch.Tensor], bias: Optional[torch.Tensor]):
