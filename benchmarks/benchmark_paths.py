@@ -2,7 +2,7 @@
 
 For each ResNet-50 bottleneck conv shape at a detection input (as benchmarks/benchmark.py), batch
 and K, it times the train step (forward + backward) and inference of ODConv2d with each forced
-``conv_path`` ('per_sample', 'batched_matmul') and with 'auto', interleaved in one
+``conv_path`` ('per_sample', 'batched_matmul', 'shared_matmul') and with 'auto', interleaved in one
 process, and reports which formulation was fastest, what 'auto' picked, and how much slower
 than the fastest the pick was. Prints a table and writes JSON.
 
@@ -10,6 +10,9 @@ than the fastest the pick was. Prints a table and writes JSON.
 
 ``--net shapes-r18`` times instead the 3x3 convs of the main job's backbone (half-width
 ResNet-18, BasicBlock: 32 to 256 channels at 32x32 to 4x4 on its 128x128 images).
+The pretraining shapes (issue 33): ``--net pretrain-r18`` the same convs on 64x64 images (16x16
+to 2x2), ``--net pretrain-r50`` the bottleneck convs of ResNet-50 on 224x224 images (56x56 to
+7x7); give them their batches (``--batches 64``, ``--batches 16``).
 """
 import argparse
 import json
@@ -21,7 +24,7 @@ from benchmark import geomean, interleaved_medians, layer_shapes, train_step  # 
 from odconv_mmdet.layers.odconv import ODConv2d
 from odconv_mmdet.utils.io import write_atomically
 
-FORMULATIONS = ('per_sample', 'batched_matmul')
+FORMULATIONS = ('per_sample', 'batched_matmul', 'shared_matmul')
 
 
 def bench_case(name, cin, cout, k, h, w, batch, kernel_num, repeats, device):
@@ -81,23 +84,38 @@ def print_pick_summary(result):
             print(f"  {pick:>14}: {others}; fastest in {s['pick_fastest']}/{s['cases']}")
 
 
-def shapes_r18_shapes():
+def shapes_r18_shapes(image_size=128):
     """(name, in, out, k, H, W): the stride-1 3x3 convs of the main job's half-width ResNet-18
-    on 128x128 images (stage s: 32 * 2^(s-1) channels at 32 / 2^(s-1) pixels square)."""
+    on square images (stage s: 32 * 2^(s-1) channels at image_size / 2^(s+1) pixels square)."""
     shapes = []
     for stage in range(1, 5):
-        c, size = 32 * 2 ** (stage - 1), 32 // 2 ** (stage - 1)
+        c, size = 32 * 2 ** (stage - 1), image_size // 4 // 2 ** (stage - 1)
         shapes.append((f's{stage}.conv2', c, c, 3, size, size))
-    return (128, 128), shapes
+    return (image_size, image_size), shapes
+
+
+def resnet50_shapes(image_size):
+    """The stride-1 bottleneck convs of ResNet-50 on square images (as layer_shapes)."""
+    shapes = []
+    for stage, c in enumerate((64, 128, 256, 512), 1):
+        size = image_size // 4 // 2 ** (stage - 1)
+        shapes += [(f's{stage}.conv1', 4 * c, c, 1, size, size), (f's{stage}.conv2', c, c, 3, size, size),
+                   (f's{stage}.conv3', c, 4 * c, 1, size, size)]
+    return (image_size, image_size), shapes
+
+
+NETS = {'resnet50': None, 'shapes-r18': lambda: shapes_r18_shapes(128),
+        'pretrain-r18': lambda: shapes_r18_shapes(64), 'pretrain-r50': lambda: resnet50_shapes(224)}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', default='work_dirs/benchmark_paths.json')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--net', choices=['resnet50', 'shapes-r18'], default='resnet50',
+    parser.add_argument('--net', choices=list(NETS), default='resnet50',
                         help="resnet50: bottleneck convs at a detection input scaled by --scale; "
-                             "shapes-r18: the main job's backbone convs")
+                             "shapes-r18: the main job's backbone convs; pretrain-r18 / pretrain-r50: "
+                             "the pretraining shapes")
     parser.add_argument('--scale', type=float, default=0.4)
     parser.add_argument('--batches', type=int, nargs='+', default=[1, 2, 8])
     parser.add_argument('--kernel-nums', type=int, nargs='+', default=[1, 4])
@@ -118,7 +136,7 @@ def main(argv=None):
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         parser.error('--device cuda asked for, but torch sees no CUDA device')
     device = torch.device(args.device)
-    input_size, shapes = layer_shapes(args.scale) if args.net == 'resnet50' else shapes_r18_shapes()
+    input_size, shapes = layer_shapes(args.scale) if args.net == 'resnet50' else NETS[args.net]()
     shapes = [s for s in shapes if int(s[0][1]) in args.stages]
     print(f'device {device} ({platform.processor() or platform.machine()}), torch {torch.__version__}, '
           f'threads {torch.get_num_threads()}, detection input {input_size[0]}x{input_size[1]}')

@@ -82,13 +82,13 @@ def test_benchmark_paths_on_the_main_job_backbone(tmp_path):
     assert [(r['in_channels'], r['height'], r['batch'], r['kernel_num']) for r in data['rows']] == [
         (128, 8, 2, 4), (256, 4, 2, 4)]
     for r in data['rows']:
-        assert set(r['train_ms']) == {'per_sample', 'batched_matmul', 'auto'}
+        assert set(r['train_ms']) == {'per_sample', 'batched_matmul', 'shared_matmul', 'auto'}
         assert r['fastest_train'] in r['train_ms'] and r['train_auto_over_fastest'] > 0
     assert 'auto / fastest formulation' in result.stdout
     picks = data['summary']['train_by_pick']
     assert sum(p['cases'] for p in picks.values()) == 2
     for pick, p in picks.items():
-        assert set(p['other_over_pick']) == {'per_sample', 'batched_matmul'} - {pick}
+        assert set(p['other_over_pick']) == {'per_sample', 'batched_matmul', 'shared_matmul'} - {pick}
     summary = run_tool('benchmark_paths.py', '--summarize', out)
     assert summary.returncode == 0 and 'by auto pick, train' in summary.stdout
     bad = run_tool('benchmark_paths.py', '--summarize', tmp_path / 'missing.json')
@@ -119,6 +119,9 @@ def test_benchmark_workloads_times_each_variant_against_the_static_twin(tmp_path
     r = data['workloads']['backbone_infer_b1']
     assert set(r['ms']) == {'policy', 'no_folding'}
     assert r['over_static']['policy'] == pytest.approx(r['ms']['policy'] / r['static_ms'])
+    # peak memory of one step of each: ODConv holds its attentions beside the static twin's tensors
+    assert set(r['peak_mib']) == {'policy', 'no_folding'} and r['static_peak_mib'] > 0
+    assert all(m > r['static_peak_mib'] for m in r['peak_mib'].values())
     assert 'policy_over_before' not in data  # no 'before' variant asked for
     bad = run_tool('benchmark_workloads.py', '--repeats', '0', '--out', tmp_path / 'bad.json')
     assert bad.returncode == 2 and not (tmp_path / 'bad.json').exists()

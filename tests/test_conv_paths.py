@@ -9,7 +9,12 @@ from odconv_mmdet.layers.odconv import ODConv2d
 from odconv_mmdet.testing.official import reference_odconv
 from .test_odconv_layer import randomize
 
-PATHS = ['per_sample', 'batched_matmul', 'auto']
+PATHS = ['per_sample', 'batched_matmul', 'shared_matmul', 'auto']
+
+
+def paths_for(groups):
+    # the shared matmul computes ungrouped convs only (forcing it on a grouped one is an error)
+    return [p for p in PATHS if groups == 1 or p != 'shared_matmul']
 
 # (in, out, k, stride, padding, groups, K, H, W): deep and low-resolution, wide and high-resolution,
 # grouped and depthwise convs.
@@ -53,17 +58,17 @@ def test_every_formulation_gives_the_reference_numbers_and_the_same_gradients(na
     expected = reference_odconv(sd, x, kernel_size=k, stride=s, padding=p, dilation=1, groups=g,
                                 kernel_num=kn, temperature=1.7, training=training)
     results = {}
-    for path in PATHS:
+    for path in paths_for(g):
         layer.load_state_dict(sd)  # a training forward updates the BN statistics
         results[path] = run(layer, x, path)
         torch.testing.assert_close(results[path][0], expected, rtol=1e-9, atol=1e-10)
-    for path in PATHS[1:]:
+    for path in paths_for(g)[1:]:
         for got, want in zip(results[path][1:], results['per_sample'][1:]):
             torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize('path', PATHS)
-@pytest.mark.parametrize('name', ['deep_3x3_K4', 'wide_1x1_K1', 'grouped_3x3_K2'])
+@pytest.mark.parametrize('name, path', [(name, path) for name in ['deep_3x3_K4', 'wide_1x1_K1', 'grouped_3x3_K2']
+                                         for path in paths_for(SHAPES[name][5])])
 def test_every_formulation_has_second_order_and_torch_func_gradients(name, path):
     cin, cout, k, s, p, g, kn, h, w = SHAPES[name]
     layer = build(name).eval()
@@ -105,7 +110,7 @@ def test_auto_choice_per_input():
     deep = ODConv2d(512, 512, 3, padding=1, kernel_num=4)
     assert deep._choose_path(torch.empty(1, 512, 10, 17)) == 'per_sample'  # batch 1: one plain conv
     assert deep._choose_path(torch.empty(8, 512, 10, 17)) == 'batched_matmul'  # L=170 <= C/3
-    assert deep._choose_path(torch.empty(8, 512, 4, 4)) == 'batched_matmul'
+    assert deep._choose_path(torch.empty(8, 512, 4, 4)) == 'shared_matmul'  # L * K = 64 <= out
     high_res = ODConv2d(64, 64, 3, padding=1, kernel_num=4)
     assert high_res._choose_path(torch.empty(8, 64, 80, 136)) == 'per_sample'
     pointwise = ODConv2d(64, 256, 1, kernel_num=1)
@@ -115,7 +120,8 @@ def test_auto_choice_per_input():
     assert pointwise._choose_path(torch.empty(1, 64, 80, 136)) == 'per_sample'  # batch 1: one plain conv
     spatial_only = ODConv2d(512, 512, 3, padding=1, kernel_num=1)
     assert spatial_only._choose_path(torch.empty(1, 512, 10, 17)) == 'per_sample'  # batch 1
-    assert spatial_only._choose_path(torch.empty(8, 512, 14, 14)) == 'per_sample'  # L > C/3
+    assert spatial_only._choose_path(torch.empty(8, 512, 14, 14)) == 'shared_matmul'  # L * K <= out
+    assert spatial_only._choose_path(torch.empty(8, 512, 28, 28)) == 'per_sample'  # L > C/3, L * K > out
     traced_paths = []
     original = ODConv2d._choose_path
 
@@ -160,7 +166,13 @@ def test_every_formulation_trains_under_autocast(path):
 POLICY_CASES = [
     ((512, 512, 3, 4, 1), (8, 512, 10, 17), 'batched_matmul', 'batched_matmul'),  # L = 170 <= C / 3
     ((128, 128, 3, 4, 1), (8, 128, 8, 8), 'per_sample', 'batched_matmul'),  # L = C / 2 (the main job's stage 3)
-    ((512, 512, 3, 4, 1), (8, 512, 4, 4), 'batched_matmul', 'batched_matmul'),  # L * 16 <= C
+    ((512, 512, 3, 4, 1), (8, 512, 4, 4), 'shared_matmul', 'batched_matmul'),  # L * K <= out: no per-sample kernel
+    ((512, 512, 3, 4, 1), (16, 512, 7, 7), 'shared_matmul', 'batched_matmul'),  # ResNet-50's stage 4 at 224x224
+    ((256, 256, 3, 4, 1), (16, 256, 14, 14), 'per_sample', 'batched_matmul'),  # its stage 3: L * K > out
+    ((256, 256, 3, 1, 1), (16, 256, 14, 14), 'shared_matmul', 'batched_matmul'),  # ... L <= out with K = 1
+    ((64, 64, 3, 4, 1), (64, 64, 8, 8), 'per_sample', 'batched_matmul'),  # a half-width R18's stage 2 at 64x64
+    ((128, 128, 3, 4, 1), (64, 128, 4, 4), 'shared_matmul', 'batched_matmul'),  # ... its stage 3
+    ((2048, 512, 1, 4, 1), (16, 2048, 7, 7), 'batched_matmul', 'batched_matmul'),  # 1x1: never shared
     ((512, 512, 3, 4, 1), (1, 512, 4, 4), 'per_sample', 'batched_matmul'),  # batch 1, K > 1: one plain conv
     ((512, 512, 3, 1, 1), (1, 512, 10, 17), 'per_sample', 'batched_matmul'),  # K == 1, batch 1
     ((64, 64, 3, 4, 1), (8, 64, 80, 136), 'per_sample', 'batched_matmul'),  # high resolution
@@ -181,7 +193,7 @@ def test_policy_decisions_depend_on_the_device_type(shape, x_shape, cpu_choice, 
     assert layer._choose_path(torch.empty(x_shape)) == cpu_choice
     # the layer asks the policy with its input's device type: a meta tensor stands for a GPU one
     assert layer._choose_path(torch.empty(x_shape, device='meta')) == 'per_sample'
-    args = (x_shape[0], cin, k, kernel_num, groups, x_shape[2] * x_shape[3])
+    args = (x_shape[0], cin, cout, k, kernel_num, groups, x_shape[2] * x_shape[3])
     for device_type in ('cuda', 'xpu', 'mps'):
         assert choose_conv_path(device_type, False, *args) == 'per_sample'
         assert choose_conv_path(device_type, True, *args) == traced_choice
@@ -206,3 +218,46 @@ FOLD_CASES = [
 def test_policy_folds_attentions_into_small_kernels_on_the_cpu_only(args, folds):
     from odconv_mmdet.layers.conv_path_policy import folded_attentions
     assert folded_attentions(*args) == folds
+
+
+# (in, out, k, stride, padding, dilation, K, H, W): what the SHAPES above leave out of the shared
+# matmul's own im2col (shared_matmul.py): dilation, no padding, a 5x5 kernel, uneven strides'
+# remainders, one input and one output channel.
+SHARED_MATMUL_SHAPES = [
+    (6, 10, 3, 1, 2, 2, 4, 9, 7),
+    (6, 10, 3, 2, 0, 1, 3, 10, 9),
+    (5, 7, 5, 3, 1, 2, 2, 13, 12),
+    (1, 1, 3, 1, 1, 1, 2, 5, 4),
+    (8, 4, 1, 2, 0, 1, 4, 7, 6),
+]
+
+
+@pytest.mark.parametrize('cin, cout, k, s, p, d, kn, h, w', SHARED_MATMUL_SHAPES)
+def test_shared_matmul_gives_the_reference_numbers_and_exact_gradients(cin, cout, k, s, p, d, kn, h, w):
+    torch.manual_seed(0)
+    layer = randomize(ODConv2d(cin, cout, k, stride=s, padding=p, dilation=d, kernel_num=kn, bias=True,
+                               conv_path='shared_matmul')).double().eval()
+    x = torch.randn(3, cin, h, w, dtype=torch.float64, requires_grad=True)
+    expected = reference_odconv(layer.state_dict(), x, kernel_size=k, stride=s, padding=p, dilation=d,
+                                kernel_num=kn, bias=layer.bias)
+    torch.testing.assert_close(layer(x), expected, rtol=1e-10, atol=1e-12)
+    # numerical against analytical derivatives, first and second order (the checks perturb these
+    # tensors in place, and the layer reads them)
+    tensors = (x, layer.weight, layer.bias, layer.attention.fc.weight, layer.attention.channel_fc.weight)
+    assert torch.autograd.gradcheck(lambda *_: layer(x), tensors, fast_mode=True)
+    assert torch.autograd.gradgradcheck(lambda *_: layer(x), tensors, fast_mode=True)
+
+
+def test_shared_matmul_scripts_and_keeps_channels_last():
+    torch.manual_seed(0)
+    layer = randomize(ODConv2d(16, 24, 3, padding=1, kernel_num=4, conv_path='shared_matmul')).eval()
+    scripted = torch.jit.script(layer)  # (a copy of conv_path goes into the script)
+    x = torch.randn(4, 16, 5, 6)
+    layer.conv_path = 'per_sample'
+    expected = layer(x)
+    torch.testing.assert_close(scripted(x), expected, rtol=1e-5, atol=1e-5)
+    # NCHW in, NCHW out (the matmul computes channels-last); channels_last in, channels_last out
+    assert scripted(x).is_contiguous()
+    out_last = scripted(x.to(memory_format=torch.channels_last))
+    assert out_last.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out_last, expected, rtol=1e-5, atol=1e-5)

@@ -9,7 +9,7 @@ import torch.nn as nn
 import odconv_mmdet  # noqa: F401
 from odconv_mmdet.layers.odconv import ODConv2d, odconv_layers
 
-PATHS = ['auto', 'per_sample', 'batched_matmul']
+PATHS = ['auto', 'per_sample', 'batched_matmul', 'shared_matmul']
 
 
 def _cpu_has_half_matmul():
@@ -20,9 +20,10 @@ def _cpu_has_half_matmul():
     return True
 
 
-@pytest.mark.parametrize('path', PATHS)
 @pytest.mark.parametrize('train', [True, False])
-@pytest.mark.parametrize('cin, cout, k, groups', [(8, 16, 3, 1), (16, 16, 1, 1), (64, 64, 3, 1), (16, 16, 3, 16)])
+@pytest.mark.parametrize('path, cin, cout, k, groups', [
+    (path, *shape) for path in PATHS for shape in [(8, 16, 3, 1), (16, 16, 1, 1), (64, 64, 3, 1), (16, 16, 3, 16)]
+    if shape[3] == 1 or path != 'shared_matmul'])  # (the shared matmul computes ungrouped convs only)
 def test_an_empty_batch_gives_an_empty_output_tied_to_every_parameter(path, train, cin, cout, k, groups):
     layer = ODConv2d(cin, cout, k, padding=k // 2, groups=groups, kernel_num=4, bias=True, conv_path=path)
     layer.train(train)
@@ -64,6 +65,7 @@ def test_padding_same_and_valid_match_nn_conv2d():
     (dict(padding='full'), "padding must be a number, a pair, 'same' or 'valid'"),
     (dict(padding_mode='reflect'), "padding_mode='zeros' only"),
     (dict(conv_path='fastest'), 'conv_path must be one of'),
+    (dict(conv_path='shared_matmul', groups=4), "conv_path='shared_matmul' needs groups=1, got groups=4"),
 ])
 def test_unsupported_padding_and_paths_fail_at_construction(kwargs, message):
     kwargs = dict(dict(kernel_size=3), **kwargs)

@@ -28,10 +28,11 @@ from .attention import AttentionBatchNorm2d, ODConvAttention, check_temperature 
 from .conv_bn import fold_batch_norm
 from . import conv_path_policy
 from .matmul_formulations import batched_matmul_conv
+from .shared_matmul import shared_matmul_conv
 from .static_inflation import inflate_static_weight, is_static_weight, static_equivalent_attention
 from .tracing import is_fx_proxy, traced_as_one_call
 
-CONV_PATHS = ('auto', 'per_sample', 'batched_matmul')
+CONV_PATHS = ('auto', 'per_sample', 'batched_matmul', 'shared_matmul')
 
 
 class ODConv2d(nn.Module):
@@ -40,8 +41,8 @@ class ODConv2d(nn.Module):
     Args mirror ``nn.Conv2d`` plus ``reduction`` (attention width ratio, A >= 16),
     ``kernel_num`` (K candidate kernels), ``attention_norm`` (see ODConvAttention) and
     ``conv_path``: 'auto' lets conv_path_policy.py pick the formulation per device and input
-    shape; 'per_sample' (the official one) or 'batched_matmul' force one. Both give the same
-    numbers. ``bias=True`` adds a per-output bias after the filter attention (the
+    shape; 'per_sample' (the official one), 'batched_matmul' or 'shared_matmul' (groups=1
+    only) force one. All give the same numbers. ``bias=True`` adds a per-output bias after the filter attention (the
     official layer has none, so its checkpoints load only with ``bias=False``).
     """
 
@@ -143,14 +144,19 @@ class ODConv2d(nn.Module):
             shape[1] * shape[2] * shape[3], self.kernel_num == 1 and self.kernel_size[0] == 1)
         if x.size(0) == 0 and not torch.jit.is_tracing():
             out = self._empty_output(x, kernels, bias, shape)
+        elif path == 'shared_matmul':
+            channel, filter_att, spatial, kernel = self.attention(x)
+            out = _filter_and_bias(shared_matmul_conv(x, kernels, channel, filter_att, spatial, kernel, self.stride,
+                                                      self.padding, self.dilation), None, bias)
         elif path == 'per_sample' and not (folds[0] or folds[1]):
             out = self.official_conv(x, kernels, bias)
         else:
             out = self._reformulated_conv(x, kernels, bias, shape, path, folds[0], folds[1])
         if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-            # channels_last in, channels_last out, as from nn.Conv2d (the convs above reshape the batch)
-            out = out.contiguous(memory_format=torch.channels_last)
-        return out
+            # channels_last in, channels_last out, as from nn.Conv2d (the convs above reshape the
+            # batch; shared_matmul computes channels-last whatever comes in)
+            return out.contiguous(memory_format=torch.channels_last)
+        return out.contiguous()
 
     def _reformulated_conv(self, x: torch.Tensor, kernels: torch.Tensor, bias: Optional[torch.Tensor],
                            out_shape: List[int], path: str, fold_channel: bool, fold_filter: bool) -> torch.Tensor:
@@ -196,9 +202,12 @@ class ODConv2d(nn.Module):
 
     def _checked_conv_path(self) -> str:
         # (a literal list: TorchScript cannot read a module-level tuple)
-        if self.conv_path not in ['auto', 'per_sample', 'batched_matmul']:
+        if self.conv_path not in ['auto', 'per_sample', 'batched_matmul', 'shared_matmul']:
             raise ValueError("ODConv2d: conv_path must be one of 'auto', 'per_sample', 'batched_matmul', "
-                             "got '{}'".format(self.conv_path))
+                             "'shared_matmul', got '{}'".format(self.conv_path))
+        if self.conv_path == 'shared_matmul' and self.groups != 1:
+            raise ValueError("ODConv2d: conv_path='shared_matmul' needs groups=1, got groups={}"
+                             .format(self.groups))
         return self.conv_path
 
     def _choose_path(self, x: torch.Tensor) -> str:
@@ -207,8 +216,8 @@ class ODConv2d(nn.Module):
         if path == 'auto':
             shape = self._output_shape(x)
             path = conv_path_policy.choose_conv_path(x.device.type, torch.jit.is_tracing(), x.size(0),
-                                                     self.in_channels, self.kernel_size[0], self.kernel_num,
-                                                     self.groups, shape[2] * shape[3])
+                                                     self.in_channels, self.out_channels, self.kernel_size[0],
+                                                     self.kernel_num, self.groups, shape[2] * shape[3])
         return path
 
     def _check_input(self, x: torch.Tensor) -> None:
