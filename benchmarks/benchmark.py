@@ -294,6 +294,7 @@ def detector_train_step(path, batch, size, device, load_config, models):
         model.zero_grad(set_to_none=True)
         loss, _ = model.parse_losses(model.loss(data['inputs'], data['data_samples']))
         loss.backward()
+    step.model = model
     return step
 
 

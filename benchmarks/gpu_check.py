@@ -9,7 +9,13 @@ Needs torch only (no mmcv, mmdet or torchvision), so it runs on a bare GPU machi
    K = 1 and 4, against nn.Conv2d and the official computation;
 3. backbone: a ResNet-50 train step with AMP at 800x1344, batch 2, static against ODConv by the
    official topology (every conv inside the bottlenecks; stem and shortcuts static), both
-   built here in plain PyTorch.
+   built here in plain PyTorch;
+4. the workloads of issue 33 (benchmarks/benchmark_workloads.py), with AMP: the half-width
+   ResNet-18 classifier step at batch 64, 64x64, and ResNet-50 at batch 16, 224x224, K = 1 and
+   K = 4; ResNet-50 K = 4 train at batch 2 and inference at batch 1, 800x1344 (the detector step
+   needs mmdet, which a bare GPU machine lacks). Each with the official computation
+   ('per_sample', what CUDA runs), the shared matmul everywhere, and the shared matmul where the
+   CPU rule (conv_path_policy.shared_matmul_pays) takes it: whether CUDA should take it too.
 
 Writes gpu_check.json and gpu_check.md (a table) to --out-dir; exits 1 if a numeric check
 fails. ``--device cpu --tiny`` runs the same code on small shapes (the test suite does).
@@ -26,6 +32,7 @@ import torch
 import torch.nn as nn
 
 import benchmark  # (beside this script)
+from odconv_mmdet.layers import conv_path_policy
 from odconv_mmdet.layers.odconv import CONV_PATHS, ODConv2d
 from odconv_mmdet.utils.io import write_atomically
 from odconv_mmdet.testing.official import reference_odconv
@@ -78,7 +85,7 @@ def check_numerics(device, size):
         ref.backward(grad_out)
         for mode in modes_on(device):
             tolerance = MODES[mode]
-            for path in CONV_PATHS:
+            for path in [p for p in CONV_PATHS if groups == 1 or p != 'shared_matmul']:  # (ungrouped only)
                 dut = ODConv2d(cin, cout, k, stride=stride, padding=k // 2, groups=groups, kernel_num=kernel_num,
                                conv_path=path).to(device)
                 dut.load_state_dict(layer.state_dict())
@@ -128,6 +135,122 @@ def bottleneck_resnet50(conv):
     return nn.Sequential(*layers)
 
 
+def basicblock_resnet18(conv, base=32, num_classes=100):
+    """Half-width ResNet-18 classifier (base 32 channels: the pretraining study's), the same
+    topology rule as bottleneck_resnet50: the block convs by ``conv``."""
+    class Basic(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.body = nn.Sequential(conv(cin, cout, 3, stride), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                                      conv(cout, cout, 3, 1), nn.BatchNorm2d(cout))
+            self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                             if stride != 1 or cin != cout else nn.Identity())
+
+        def forward(self, x):
+            return torch.relu(self.body(x) + self.shortcut(x))
+
+    layers = [nn.Conv2d(3, base, 7, 2, 3, bias=False), nn.BatchNorm2d(base), nn.ReLU(inplace=True),
+              nn.MaxPool2d(3, 2, 1)]
+    cin = base
+    for i, stride in enumerate((1, 2, 2, 2)):
+        for j in range(2):
+            layers.append(Basic(cin, base * 2 ** i, stride if j == 0 else 1))
+            cin = base * 2 ** i
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def amp_train_step(net, x, device, loss_fn):
+    """One SGD step with AMP (float16 on CUDA, bfloat16 on the CPU) and a grad scaler."""
+    optimizer = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
+    # torch.amp.GradScaler(device) from torch 2.3; torch.cuda.amp.GradScaler before it
+    scaler = (torch.amp.GradScaler(device.type, enabled=device.type == 'cuda')
+              if hasattr(torch.amp, 'GradScaler') else torch.cuda.amp.GradScaler(enabled=device.type == 'cuda'))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.float16 if device.type == 'cuda' else torch.bfloat16):
+            loss = loss_fn(net(x).float())
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    return step
+
+
+def use_conv_path(net, variant):
+    """Sets how every ODConv2d of ``net`` computes: 'official' (per_sample), 'shared_matmul'
+    everywhere, or 'cpu_rule': the shared matmul where conv_path_policy.shared_matmul_pays says
+    so for the call's shape, the official computation elsewhere."""
+    for m in net.modules():
+        if isinstance(m, ODConv2d):
+            if getattr(m, '_cpu_rule_hook', None) is not None:
+                m._cpu_rule_hook.remove()
+                m._cpu_rule_hook = None
+            m.conv_path = 'shared_matmul' if variant == 'shared_matmul' else 'per_sample'
+            if variant == 'cpu_rule':
+                def pick(layer, args):
+                    shape = layer._output_shape(args[0])
+                    layer.conv_path = 'shared_matmul' if conv_path_policy.shared_matmul_pays(
+                        shape[0], layer.out_channels, layer.kernel_size[0], layer.kernel_num, layer.groups,
+                        shape[2] * shape[3]) else 'per_sample'
+                m._cpu_rule_hook = m.register_forward_pre_hook(pick)
+
+
+WORKLOAD_VARIANTS = ('official', 'shared_matmul', 'cpu_rule')
+
+
+def bench_workloads(device, tiny, repeats):
+    """Each issue-33 workload: static, and ODConv in every WORKLOAD_VARIANTS (ms, ratios)."""
+    r50, r18 = bottleneck_resnet50, basicblock_resnet18
+    scale = 8 if tiny else 1
+    cases = {  # name: (builder, K, batch, size, train)
+        'classifier_r18_b64_k1': (r18, 1, 64, 64, True), 'classifier_r18_b64_k4': (r18, 4, 64, 64, True),
+        'backbone_r50_b16_k1': (r50, 1, 16, 224, True), 'backbone_r50_b16_k4': (r50, 4, 16, 224, True),
+        'backbone_train_b2': (r50, 4, 2, (800, 1344), True), 'backbone_infer_b1': (r50, 4, 1, (800, 1344), False)}
+    rows = {}
+    for name, (builder, kernel_num, batch, size, train) in cases.items():
+        size = (size, size) if isinstance(size, int) else size
+        size = tuple(max(32, s // scale) for s in size)
+        batch = max(2, batch // scale) if batch > 1 else 1
+        torch.manual_seed(0)
+        static = builder(lambda i, o, k, s: nn.Conv2d(i, o, k, s, k // 2, bias=False)).to(device)
+        odconv = builder(lambda i, o, k, s: ODConv2d(i, o, k, s, k // 2, kernel_num=kernel_num)).to(device)
+        x = torch.randn(batch, 3, *size, device=device)
+        if builder is r18:
+            labels = torch.randint(0, 100, (batch,), device=device)
+            loss_fn = lambda out: nn.functional.cross_entropy(out, labels)  # noqa: E731
+        else:
+            loss_fn = lambda out: out.mean()  # noqa: E731
+        if train:
+            static_fn, odconv_fn = (amp_train_step(n.train(), x, device, loss_fn) for n in (static, odconv))
+        else:
+            static.eval()
+            odconv.eval()
+
+            def inference(net):
+                def run():
+                    with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16 if device.type == 'cuda'
+                                                         else torch.bfloat16):
+                        net(x)
+                return run
+            static_fn, odconv_fn = inference(static), inference(odconv)
+
+        def variant(v):
+            def run():
+                use_conv_path(odconv, v)
+                odconv_fn()
+            return run
+        times = benchmark.interleaved_medians([static_fn] + [variant(v) for v in WORKLOAD_VARIANTS], repeats, device)
+        use_conv_path(odconv, 'official')
+        ms = dict(zip(('static',) + WORKLOAD_VARIANTS, [t * 1e3 for t in times]))
+        rows[name] = dict(batch=batch, input_size=list(size), kernel_num=kernel_num, train=train, amp=True, ms=ms,
+                          over_static={v: ms[v] / ms['static'] for v in WORKLOAD_VARIANTS},
+                          over_official={v: ms[v] / ms['official'] for v in WORKLOAD_VARIANTS[1:]})
+        print(name, {k: round(v, 1) for k, v in ms.items()}, flush=True)
+        del static, odconv
+    return rows
+
+
 def bench_backbone(device, size, batch, repeats, kernel_num):
     torch.manual_seed(0)
     nets = {'resnet50': bottleneck_resnet50(lambda i, o, k, s: nn.Conv2d(i, o, k, s, k // 2, bias=False)),
@@ -175,6 +298,11 @@ def markdown(result):
     bb = result['backbone']
     lines.append(f"| ResNet-50 train step with AMP, ODConv K=4 / static, batch {bb['batch']} | "
                  f"{bb['train_ratio']:.2f} ({' vs '.join(f'{v:.1f}' for v in bb['train_ms'].values())} ms) | <= 1.4 |")
+    for name, row in result['workloads'].items():
+        over = row['over_official']
+        lines.append(f"| {name}: shared matmul / official, everywhere and by the CPU rule | "
+                     f"{over['shared_matmul']:.2f}, {over['cpu_rule']:.2f} (official {row['ms']['official']:.1f} ms, "
+                     f"static {row['ms']['static']:.1f} ms) | < 1: CUDA takes it |")
     return '\n'.join(lines) + '\n'
 
 
@@ -210,6 +338,7 @@ def main(argv=None):
             result['layer_batches'][f'batch {batch}'] = json.load(f)
     size = (64, 96) if args.tiny else (800, 1344)
     result['backbone'] = bench_backbone(device, size, 2, 1 if args.tiny else 10, 4)
+    result['workloads'] = bench_workloads(device, args.tiny, 1 if args.tiny else 5)
     result['seconds'] = time.time() - started
     table = markdown(result)
     print(table)

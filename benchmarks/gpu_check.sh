@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The prepared GPU check (benchmarks/gpu_check.py): numerics on CUDA, the layer benchmark at detection
-# shapes and an AMP ResNet-50 train step; needs torch with CUDA only. Results go to
+# shapes, an AMP ResNet-50 train step, and the shared matmul against the official computation at
+# the workloads of issue 33 (does CUDA take it?); needs torch with CUDA only. Results go to
 # ${OUT:-work_dirs/gpu_check}/gpu_check.{json,md}. Sized for one H200 in well under 8 minutes.
 #   bash benchmarks/gpu_check.sh            # on a GPU machine (e.g. the device tool: OUT is set there)
 set -euo pipefail

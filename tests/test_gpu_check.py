@@ -23,8 +23,9 @@ def test_gpu_check_runs_its_three_parts_on_the_cpu(tmp_path):
         with pytest.warns(UserWarning, match='CPU autocast'):
             torch.autocast('cpu', dtype=torch.float16)
     modes = {'float32', 'channels_last', 'amp_float16', 'amp_bfloat16'} - set(lacking)
-    # 6 cases x each mode x 3 conv paths, every one within its tolerance of the float64 reference
-    assert len(numerics) == 6 * len(modes) * 3 and all(r['ok'] for r in numerics)
+    # each mode x (6 cases x 3 conv paths + the 4 ungrouped cases with the shared matmul), every one
+    # within its tolerance of the float64 reference
+    assert len(numerics) == len(modes) * (6 * 3 + 4) and all(r['ok'] for r in numerics)
     assert {r['mode'] for r in numerics} == modes
     assert max(r['output'] for r in numerics if r['mode'] == 'float32') < 1e-5
     assert set(data['layer_batches']) == {'batch 2', 'batch 16'}
@@ -37,6 +38,13 @@ def test_gpu_check_runs_its_three_parts_on_the_cpu(tmp_path):
     n = len(numerics)
     assert f'numerics vs float64 reference ({n} cases) | {n} pass, 0 fail' in table
     assert 'ResNet-50 train step with AMP' in table
+    workloads = data['workloads']
+    assert set(workloads) == {'classifier_r18_b64_k1', 'classifier_r18_b64_k4', 'backbone_r50_b16_k1',
+                              'backbone_r50_b16_k4', 'backbone_train_b2', 'backbone_infer_b1'}
+    for row in workloads.values():
+        assert set(row['ms']) == {'static', 'official', 'shared_matmul', 'cpu_rule'}
+        assert row['over_official']['shared_matmul'] == pytest.approx(row['ms']['shared_matmul'] / row['ms']['official'])
+    assert 'classifier_r18_b64_k4: shared matmul / official' in table
 
 
 def test_gpu_check_refuses_cuda_without_a_gpu(tmp_path):
