@@ -110,7 +110,7 @@ def test_auto_choice_per_input():
     deep = ODConv2d(512, 512, 3, padding=1, kernel_num=4)
     assert deep._choose_path(torch.empty(1, 512, 10, 17)) == 'per_sample'  # batch 1: one plain conv
     assert deep._choose_path(torch.empty(8, 512, 10, 17)) == 'batched_matmul'  # L=170 <= C/3
-    assert deep._choose_path(torch.empty(8, 512, 4, 4)) == 'shared_matmul'  # L * K = 64 <= out
+    assert deep._choose_path(torch.empty(8, 512, 4, 4)) == 'shared_matmul'  # L * K = 64 < out
     high_res = ODConv2d(64, 64, 3, padding=1, kernel_num=4)
     assert high_res._choose_path(torch.empty(8, 64, 80, 136)) == 'per_sample'
     pointwise = ODConv2d(64, 256, 1, kernel_num=1)
@@ -120,7 +120,7 @@ def test_auto_choice_per_input():
     assert pointwise._choose_path(torch.empty(1, 64, 80, 136)) == 'per_sample'  # batch 1: one plain conv
     spatial_only = ODConv2d(512, 512, 3, padding=1, kernel_num=1)
     assert spatial_only._choose_path(torch.empty(1, 512, 10, 17)) == 'per_sample'  # batch 1
-    assert spatial_only._choose_path(torch.empty(8, 512, 14, 14)) == 'shared_matmul'  # L * K <= out
+    assert spatial_only._choose_path(torch.empty(8, 512, 14, 14)) == 'shared_matmul'  # L * K < out
     assert spatial_only._choose_path(torch.empty(8, 512, 28, 28)) == 'per_sample'  # L > C/3, L * K > out
     traced_paths = []
     original = ODConv2d._choose_path
@@ -166,11 +166,12 @@ def test_every_formulation_trains_under_autocast(path):
 POLICY_CASES = [
     ((512, 512, 3, 4, 1), (8, 512, 10, 17), 'batched_matmul', 'batched_matmul'),  # L = 170 <= C / 3
     ((128, 128, 3, 4, 1), (8, 128, 8, 8), 'per_sample', 'batched_matmul'),  # L = C / 2 (the main job's stage 3)
-    ((512, 512, 3, 4, 1), (8, 512, 4, 4), 'shared_matmul', 'batched_matmul'),  # L * K <= out: no per-sample kernel
+    ((512, 512, 3, 4, 1), (8, 512, 4, 4), 'shared_matmul', 'batched_matmul'),  # L * K < out: no per-sample kernel
     ((512, 512, 3, 4, 1), (16, 512, 7, 7), 'shared_matmul', 'batched_matmul'),  # ResNet-50's stage 4 at 224x224
     ((256, 256, 3, 4, 1), (16, 256, 14, 14), 'per_sample', 'batched_matmul'),  # its stage 3: L * K > out
-    ((256, 256, 3, 1, 1), (16, 256, 14, 14), 'shared_matmul', 'batched_matmul'),  # ... L <= out with K = 1
+    ((256, 256, 3, 1, 1), (16, 256, 14, 14), 'shared_matmul', 'batched_matmul'),  # ... L < out with K = 1
     ((64, 64, 3, 4, 1), (64, 64, 8, 8), 'per_sample', 'batched_matmul'),  # a half-width R18's stage 2 at 64x64
+    ((64, 64, 3, 1, 1), (64, 64, 8, 8), 'per_sample', 'batched_matmul'),  # ... with K = 1: L * K = out
     ((128, 128, 3, 4, 1), (64, 128, 4, 4), 'shared_matmul', 'batched_matmul'),  # ... its stage 3
     ((2048, 512, 1, 4, 1), (16, 2048, 7, 7), 'batched_matmul', 'batched_matmul'),  # 1x1: never shared
     ((512, 512, 3, 4, 1), (1, 512, 4, 4), 'per_sample', 'batched_matmul'),  # batch 1, K > 1: one plain conv

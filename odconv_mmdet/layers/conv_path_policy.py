@@ -27,10 +27,10 @@ def batched_matmul_pays(batch: int, in_channels: int, kernel_size: int, groups: 
 
 def shared_matmul_pays(batch: int, out_channels: int, kernel_size: int, kernel_num: int, groups: int,
                        out_positions: int) -> bool:
-    """CPU, at batch > 1: k x k convs (k > 1) where L * K <= out. The shared matmul costs K times
+    """CPU, at batch > 1: k x k convs (k > 1) where L * K < out. The shared matmul costs K times
     a static conv's multiply-adds; the per-sample kernels cost B kernels written, read and
     differentiated, which outweighs that only where a sample has few output positions L."""
-    return groups == 1 and batch > 1 and kernel_size > 1 and out_positions * kernel_num <= out_channels
+    return groups == 1 and batch > 1 and kernel_size > 1 and out_positions * kernel_num < out_channels
 
 
 def choose_conv_path(device_type: str, traced: bool, batch: int, in_channels: int, out_channels: int,
