@@ -42,8 +42,9 @@ class ODConv2d(nn.Module):
     ``kernel_num`` (K candidate kernels), ``attention_norm`` (see ODConvAttention) and
     ``conv_path``: 'auto' lets conv_path_policy.py pick the formulation per device and input
     shape; 'per_sample' (the official one), 'batched_matmul' or 'shared_matmul' (groups=1
-    only) force one. All give the same numbers. ``bias=True`` adds a per-output bias after the filter attention (the
-    official layer has none, so its checkpoints load only with ``bias=False``).
+    only) force one. All give the same numbers. ``bias=True`` adds a per-output bias after the
+    filter attention (the official layer has none, so its checkpoints load only with
+    ``bias=False``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
