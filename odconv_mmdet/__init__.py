@@ -27,4 +27,4 @@ if _installed('mmengine'):
     from . import compat  # noqa: F401  (fixes known stack traps once, before any checkpoint I/O)
     from .layers import registration  # noqa: F401
     if _installed('mmdet'):
-        from . import backbones, hooks  # noqa: F401
+        from . import backbones, hooks, root_registration  # noqa: F401

@@ -81,6 +81,10 @@ log "installing mmengine, mmdet, pycocotools, psutil, seaborn and odconv_mmdet (
 # mmdet's own tools need what mmdet does not require: psutil (analysis_tools/benchmark.py) and
 # seaborn (analysis_tools/analyze_logs.py).
 "${PIP[@]}" -q mmengine mmdet pycocotools psutil seaborn || fail "could not install mmengine/mmdet/pycocotools/psutil/seaborn"
+if [ "$STACK" = users ]; then  # pretraining with mmpretrain: its pins say why this stack only
+  log "installing mmpretrain and torchvision"
+  "${PIP[@]}" -q mmpretrain torchvision || fail "could not install mmpretrain/torchvision"
+fi
 "${PIP[@]}" -q --no-build-isolation -e "$ROOT[tests]" || fail "could not install odconv_mmdet from $ROOT"
 
 "$PY" -c "import torch, mmcv.ops, mmdet, mmengine, odconv_mmdet" || fail "the installed stack does not import"

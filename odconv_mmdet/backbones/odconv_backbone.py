@@ -23,7 +23,8 @@ class ODConvBackbone(BaseModule):
     """Wraps a backbone config and turns its block convs into ODConv.
 
     Args:
-        backbone (dict): config of any mmdet backbone (its ``init_cfg`` may be static weights).
+        backbone (dict): config of any mmdet backbone (its ``init_cfg`` may be static weights),
+            built from mmdet's registry in any default scope (``_scope_`` in it picks another).
         kernel_num (int): K, candidate kernels per ODConv. Default: 4.
         reduction (float): attention width ratio (A = max(int(C * reduction), 16)). Default: 1/16.
         attention_norm (str, optional): norm of the attention branch, see ``ODConvAttention``.
@@ -40,10 +41,19 @@ class ODConvBackbone(BaseModule):
         super().__init__(init_cfg)
         if not isinstance(backbone, dict) or 'type' not in backbone:
             raise TypeError(f'ODConvBackbone: backbone must be a backbone config dict with a type, got {backbone!r}')
-        self.backbone = MODELS.build(backbone)
+        # an mmdet backbone from any scope (mmpretrain's has a ResNet of its own, whose blocks the
+        # default rule does not know); '_scope_' in the config picks another toolbox's
+        self.backbone = MODELS.build(dict(backbone, _scope_=backbone.get('_scope_', 'mmdet')))
         if attention_norm is None:
             attention_norm = attention_norm_following(type(m) for m in self.backbone.modules())
         names = select_odconv_names(self.backbone, include, exclude)
+        if not names:
+            kind = f'{type(self.backbone).__module__}.{type(self.backbone).__name__}'
+            raise ValueError(f'ODConvBackbone: include / exclude leave no conv of {kind} to convert'
+                             if include is not None or exclude else
+                             f'ODConvBackbone: no conv of {kind} lies in a residual block that the default '
+                             f"rule knows (mmdet's BasicBlock, Bottleneck, InvertedResidual, CSP blocks); "
+                             f'name its convs with include=[...]')
         converted, refused = convert_convs(self.backbone, names, kernel_num=kernel_num, reduction=reduction,
                                            attention_norm=attention_norm)
         static = list(static_convs(self.backbone))
