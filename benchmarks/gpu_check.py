@@ -257,22 +257,7 @@ def bench_backbone(device, size, batch, repeats, kernel_num):
             f'odresnet50_k{kernel_num}': bottleneck_resnet50(
                 lambda i, o, k, s: ODConv2d(i, o, k, s, k // 2, kernel_num=kernel_num))}
     x = torch.randn(batch, 3, *size, device=device)
-    steps = []
-    for net in nets.values():
-        net.to(device).train()
-        optimizer = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
-        # torch.amp.GradScaler(device) from torch 2.3; torch.cuda.amp.GradScaler before it
-        scaler = (torch.amp.GradScaler(device.type, enabled=device.type == 'cuda')
-                  if hasattr(torch.amp, 'GradScaler') else torch.cuda.amp.GradScaler(enabled=device.type == 'cuda'))
-
-        def step(net=net, optimizer=optimizer, scaler=scaler):
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=torch.float16 if device.type == 'cuda' else torch.bfloat16):
-                loss = net(x).float().mean()
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        steps.append(step)
+    steps = [amp_train_step(net.to(device).train(), x, device, lambda out: out.mean()) for net in nets.values()]
     times = benchmark.interleaved_medians(steps, repeats, device)
     names = list(nets)
     return dict(input_size=list(size), batch=batch, amp=True, train_ms=dict(zip(names, [t * 1e3 for t in times])),
