@@ -23,7 +23,8 @@ def channels_last_columns(x: torch.Tensor, kernel_size: int, stride: Pair, paddi
     """im2col of x [B, C, H, W] as [B, out_h, out_w, k*k, C]: tap-major rows of k*k*C values, in
     the order of a kernel [out, k, k, C]. Built from strided slices of the zero-padded input in
     channels-last layout (a copy and a stack: cheaper forward and backward than F.unfold plus the
-    transpose a shared matmul needs)."""
+    transpose a shared matmul needs). matmul_formulations._tap_slices is the NCHW twin: its slices,
+    taken through permuted views here, gave the same numbers but ran slower (forward + backward)."""
     x = x.permute(0, 2, 3, 1)
     if padding[0] > 0 or padding[1] > 0:
         x = F.pad(x, [0, 0, padding[1], padding[1], padding[0], padding[0]])
