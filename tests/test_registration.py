@@ -8,6 +8,8 @@ from mmengine.registry import DefaultScope
 import odconv_mmdet  # noqa: F401  (registers ODConv)
 from odconv_mmdet.layers.odconv import ODConv2d
 
+from .mmpretrain_stack import require_mmpretrain
+
 SCOPES = [None, 'mmdet', 'mmengine']
 
 
@@ -71,7 +73,8 @@ def scope_registries(scope):
     """(MODELS, HOOKS) of a toolbox: mmdet's, mmpretrain's (skipped where it is not installed: the
     users' stack has it) or mmengine's root."""
     if scope == 'mmpretrain':
-        registry = pytest.importorskip('mmpretrain.registry')
+        require_mmpretrain()
+        import mmpretrain.registry as registry
         import mmpretrain.models  # noqa: F401  (its own modules, so a name clash would show)
     elif scope == 'mmdet':
         import mmdet.models  # noqa: F401
@@ -105,7 +108,8 @@ def test_temperature_hook_builds_by_plain_name_in_every_scope(scope):
 
 
 def test_mmpretrain_registers_none_of_our_names():
-    registry = pytest.importorskip('mmpretrain.registry')
+    require_mmpretrain()
+    import mmpretrain.registry as registry
     import mmpretrain.models  # noqa: F401
     import mmpretrain.engine  # noqa: F401
     from mmpretrain.utils import register_all_modules

@@ -9,6 +9,7 @@ from mmdet.registry import MODELS
 
 from ..layers.odconv import ODConv2d
 from .conv_conversion import attention_norm_following
+from .checkpoint_keys import check_checkpoint_keys
 from .inflation_log import log_inflated_convs
 from .scriptable import ScriptableMobileNetV2
 
@@ -44,6 +45,10 @@ class ODMobileNetV2(MobileNetV2):
         self.conv_cfg = odconv_cfg
         self._freeze_stages()
         self.register_load_state_dict_post_hook(log_inflated_convs)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        check_checkpoint_keys(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def __prepare_scriptable__(self):
         """``torch.jit.script(backbone)`` scripts this view, which shares every parameter (see

@@ -14,6 +14,7 @@ from mmdet.registry import MODELS
 
 from ..layers.odconv import ODConv2d
 from .conv_conversion import attention_norm_following, convert_convs, default_odconv_names
+from .checkpoint_keys import check_checkpoint_keys
 from .inflation_log import log_inflated_convs
 from .scriptable import ScriptableResNet
 
@@ -62,6 +63,10 @@ class ODResNet(ResNet):
                  if (m := re.fullmatch(r'layer(\d+)\.\d+\.conv[123]', n)) and int(m.group(1)) in stages]
         convert_convs(self, names, **odconv_kwargs)
         self.register_load_state_dict_post_hook(log_inflated_convs)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        check_checkpoint_keys(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def __prepare_scriptable__(self):
         """``torch.jit.script(backbone)`` scripts this view, which shares every parameter (see
