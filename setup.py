@@ -13,6 +13,9 @@ setup(
     install_requires=['torch>=2.0', 'numpy'],
     extras_require={
         'mmdet': ['mmengine', 'mmcv', 'mmdet', 'pycocotools'],
+        # pretraining OD backbones with mmpretrain (configs/odconv_imagenet, configs/shapes_cls);
+        # mmpretrain needs torchvision (requirements/pins-users-stack.txt: a pair that loads together)
+        'mmpretrain': ['mmengine', 'mmcv', 'mmdet', 'pycocotools', 'mmpretrain', 'torchvision'],
         'tests': ['mmengine', 'mmcv', 'mmdet', 'pycocotools', 'pytest', 'onnx', 'onnxruntime'],
     },
 )

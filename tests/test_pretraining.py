@@ -169,3 +169,24 @@ def test_a_user_config_pretrains_on_the_builtin_set_and_its_checkpoint_detects(t
     with pytest.raises(ValueError, match=r"prefix='backbone\.'"):  # the prefix left out
         DET_MODELS.build(dict(type='ODResNet', depth=18, base_channels=32, kernel_num=4,
                               init_cfg=dict(type='Pretrained', checkpoint=checkpoint))).init_weights()
+
+
+def test_the_study_command_runs_ci_sized(tmp_path):
+    """benchmarks/pretrain_study.py --tiny: both backbones pretrained and detected from, one seed."""
+    require_mmpretrain()
+    out = tmp_path / 'study.json'
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'benchmarks', 'pretrain_study.py'), '--tiny',
+                             '--seeds', '0', '--work-dir', str(tmp_path / 'work'), '--out', str(out)],
+                            capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    study = json.load(open(out))
+    assert study['tiny'] and study['seeds'] == [0] and study['pretrain_epochs'] == 1
+    for kind in ('static', 'odconv'):
+        runs = study['runs'][kind]
+        assert len(runs['top1']) == len(runs['map']) == 1 and 0 <= runs['top1'][0] <= 100
+        assert 0 <= runs['map'][0] <= 1 and runs['pretrain_s'][0] > 0 and runs['detect_s'][0] > 0
+        # the detector really started from that run's pretrained backbone
+        log = open(glob.glob(str(tmp_path / 'work' / f'detect_{kind}_seed0' / '*' / '*.log'))[0]).read()
+        assert re.search(r'load backbone\. in model from: .*pretrain_%s_seed0.*epoch_1\.pth' % kind, log)
+    assert set(study['verdict'].values()) <= {'ODConv helps', 'ODConv hurts', 'no clear difference'}
+    assert '| ODResNet-18 K = 4 (half width) |' in result.stdout

@@ -1,13 +1,13 @@
 """A deterministic ImageNet-style classification set: textured shapes in clutter.
 
 Each image holds one *target*: a shape (circle, square, triangle, star, cross) filled with one
-of two textures (stripes or checks), so a class is shape x texture, ten classes. What makes it
-hard enough that a small ResNet does not saturate in a short schedule:
+of two textures (stripes or checks, one dark and one light colour), so a class is shape x
+texture, ten classes. What makes it hard enough that a small ResNet does not saturate in a short
+schedule:
 
-* the background is smooth two-colour noise in random colours;
+* the background is smooth low-contrast noise in random colours;
 * clutter: plain-coloured distractor shapes of every kind, drawn before and after the target,
-  so the target is partly occluded (at most ``MAX_OCCLUDED`` of its area) and never the only
-  shape;
+  so the target is partly occluded (at most ``MAX_OCCLUDED`` of its area);
 * random scale, rotation, position, texture period and angle, colours and pixel noise.
 
 The layout is mmpretrain's ``CustomDataset`` (one folder per class, classes in sorted order)::
@@ -49,7 +49,7 @@ def _mask(shape, cx, cy, size, angle, image_size):
 def _texture(rng, kind, image_size):
     """Two random colours in a pattern of random period and angle, [H, W, 3] float."""
     yy, xx = np.mgrid[:image_size, :image_size].astype(np.float64)
-    angle, period = rng.uniform(0, np.pi), rng.uniform(3, 8)
+    angle, period = rng.uniform(0, np.pi), rng.uniform(4, 10)
     u = (xx * np.cos(angle) + yy * np.sin(angle)) / period
     v = (-xx * np.sin(angle) + yy * np.cos(angle)) / period
     if kind == 'stripes':
@@ -58,9 +58,13 @@ def _texture(rng, kind, image_size):
         pattern = (np.floor(u) + np.floor(v)) % 2
     else:  # smooth noise
         pattern = cv2.resize(rng.uniform(0, 1, (8, 8)), (image_size, image_size), interpolation=cv2.INTER_CUBIC)
-    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    while np.abs(a - b).sum() < 120:  # the two colours of a pattern stay distinguishable
-        b = rng.uniform(0, 255, 3)
+    if kind == 'noise':  # a low-contrast background
+        a = rng.uniform(40, 215, 3)
+        b = np.clip(a + rng.uniform(-40, 40, 3), 0, 255)
+    else:  # a high-contrast pattern: one dark and one light colour, in either order
+        a, b = rng.uniform(0, 100, 3), rng.uniform(155, 255, 3)
+        if rng.uniform() < 0.5:
+            a, b = b, a
     return a + (b - a) * pattern[..., None]
 
 
