@@ -15,12 +15,11 @@ The layout is mmpretrain's ``CustomDataset`` (one folder per class, classes in s
     train/<class>/000000.png ...   val/<class>/000000.png ...   meta/classes.txt
 """
 import os
-import shutil
-import tempfile
 
 import cv2
 import numpy as np
 
+from ..utils.io import write_folder_atomically
 from .synthetic_shapes import _shape_polygon
 
 SHAPES = ('circle', 'cross', 'square', 'star', 'triangle')
@@ -109,27 +108,19 @@ def generate_classification_dataset(root, num_train=5000, num_val=1000, image_si
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f'{name} must be an integer >= {low} (ten classes need at least one image each), '
                              f'got {value!r}')
-    root = os.path.abspath(root)
-    parent = os.path.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix='.classes-', dir=parent)
-    try:
+
+    def write(staging):
         rng = np.random.default_rng(seed)
         for split, n in (('train', num_train), ('val', num_val)):
             for cls in CLASSES:
                 os.makedirs(os.path.join(staging, split, cls))
             for index in range(n):
                 label = index % len(CLASSES)
-                image = _draw(rng, label, image_size, clutter)
                 path = os.path.join(staging, split, CLASSES[label], f'{index:06d}.png')
-                cv2.imwrite(path, image[:, :, ::-1])
+                cv2.imwrite(path, _draw(rng, label, image_size, clutter)[:, :, ::-1])
         os.makedirs(os.path.join(staging, 'meta'))
         with open(os.path.join(staging, 'meta', 'classes.txt'), 'w') as f:
             f.write('\n'.join(CLASSES) + '\n')
-        if os.path.exists(root):
-            shutil.rmtree(root)
-        os.replace(staging, root)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return {'train': num_train, 'val': num_val}
+        return {'train': num_train, 'val': num_val}
+
+    return write_folder_atomically(root, write, prefix='.classes-')

@@ -13,11 +13,11 @@ Layout written under ``root``::
 import json
 import math
 import os
-import shutil
-import tempfile
 
 import cv2
 import numpy as np
+
+from ..utils.io import write_folder_atomically
 
 CLASSES = ('circle', 'square', 'triangle', 'star')
 MAX_OCCLUDED = 0.3  # an object may lose at most this fraction of its area to later ones
@@ -128,20 +128,11 @@ def generate_shapes_dataset(root, num_train=1800, num_val=200, image_size=128, m
         raise ValueError('need num_train, num_val, image_size, max_objects >= 1 and '
                          f'4 <= min_size <= max_size <= image_size; got {num_train=}, {num_val=}, '
                          f'{image_size=}, {max_objects=}, {min_size=}, {max_size=}')
-    root = os.path.abspath(root)
-    parent = os.path.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix='.shapes-', dir=parent)
-    try:
+
+    def write(staging):
         os.makedirs(os.path.join(staging, 'annotations'))
         rng = np.random.default_rng(seed)
-        counts = {}
-        for split, n in (('train', num_train), ('val', num_val)):
-            counts[split] = (n, _write_split(staging, split, n, rng, image_size, max_objects, min_size, max_size))
-        if os.path.exists(root):
-            shutil.rmtree(root)
-        os.replace(staging, root)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return counts
+        return {split: (n, _write_split(staging, split, n, rng, image_size, max_objects, min_size, max_size))
+                for split, n in (('train', num_train), ('val', num_val))}
+
+    return write_folder_atomically(root, write, prefix='.shapes-')

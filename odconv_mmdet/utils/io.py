@@ -1,4 +1,5 @@
 import os
+import shutil
 import tempfile
 
 import torch
@@ -21,6 +22,24 @@ def write_atomically(path, write):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_folder_atomically(root, write, prefix='.staging-'):
+    """Calls ``write(folder)`` on a new folder beside ``root``, then puts it in ``root``'s place
+    (replacing it); returns what ``write`` returns. An interrupted write never leaves a
+    half-written folder that looks complete."""
+    root = os.path.abspath(root)
+    os.makedirs(os.path.dirname(root), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=prefix, dir=os.path.dirname(root))
+    try:
+        result = write(staging)
+        if os.path.exists(root):
+            shutil.rmtree(root)
+        os.replace(staging, root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return result
 
 
 def save_atomically(obj, path):
