@@ -18,7 +18,8 @@ So, without switching the check off:
 * mmengine's loader for local files (its extension point ``CheckpointLoader.register_scheme``)
   loads with ``weights_only=True``, with ``RUNNER_CHECKPOINT_GLOBALS``, the types a Runner
   checkpoint holds, allowed for that call only where torch can (``torch.serialization.safe_globals``,
-  torch >= 2.5).
+  torch >= 2.5); numpy's pickling functions under both numpy majors' module names, where torch
+  takes aliases, so a checkpoint written under numpy 1 loads under numpy 2 and back.
 * A file that needs more is then loaded the way a bare ``torch.load`` loads it on this torch:
   refused, where that is weights-only (torch >= 2.6), with an error naming the opt-in for a file
   you trust (prefix its path with ``trusted:``); fully unpickled, with a
@@ -48,7 +49,27 @@ def _numpy_globals():
     reconstruct = np.zeros(1).__reduce__()[0]
     dtypes = [type(np.dtype(name)) for name in ('float64', 'float32', 'float16', 'int64', 'int32', 'int16',
                                                  'int8', 'uint8', 'bool')]
-    return [scalar, reconstruct, np.ndarray, np.dtype, *dtypes]
+    return [scalar, reconstruct, np.ndarray, np.dtype, *dtypes, *_under_the_other_numpys_name(scalar, reconstruct)]
+
+
+def _under_the_other_numpys_name(*functions):
+    """The same functions under the module name the other numpy major version pickles them with
+    (``numpy.core`` <-> ``numpy._core``), so that a checkpoint written under numpy 1 (the users'
+    stack) loads under numpy 2 and back. As ``(function, name)`` pairs, where torch's allow-list
+    takes them (probed); none where it does not: such a torch then loads as it would bare."""
+    if not hasattr(torch.serialization, 'safe_globals'):
+        return []
+    module = functions[0].__module__
+    other = module.replace('numpy._core', 'numpy.core') if module.startswith('numpy._core.') \
+        else module.replace('numpy.core', 'numpy._core')
+    pairs = [(f, f'{other}.{f.__name__}') for f in functions]
+    try:
+        from torch import _weights_only_unpickler  # private, hence probed: any failure means no pairs
+        with torch.serialization.safe_globals(pairs):
+            taken = _weights_only_unpickler._get_user_allowed_globals()
+        return pairs if all(taken.get(name) is f for f, name in pairs) else []
+    except Exception:
+        return []
 
 
 RUNNER_CHECKPOINT_GLOBALS = [HistoryBuffer, *_numpy_globals()]
@@ -93,7 +114,7 @@ def _runner_types_allowed():
 def _objects_outside_the_allow_list(filename, error):
     if not (hasattr(torch.serialization, 'get_unsafe_globals_in_checkpoint') and osp.isfile(filename)):
         return str(error).rsplit('WeightsUnpickler error: ', 1)[-1]  # torch < 2.5 names the first one
-    allowed = {f'{t.__module__}.{t.__qualname__}' for t in RUNNER_CHECKPOINT_GLOBALS}
+    allowed = {t[1] if isinstance(t, tuple) else f'{t.__module__}.{t.__qualname__}' for t in RUNNER_CHECKPOINT_GLOBALS}
     unsafe = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(filename) if g not in allowed]
     return ', '.join(unsafe) or str(error)
 

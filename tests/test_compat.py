@@ -92,6 +92,26 @@ def test_runner_checkpoints_load_on_this_torch(tmp_path):
     assert torch.equal(model.conv.weight, torch.ones(2, 3, 1, 1))
 
 
+@pytest.mark.parametrize('numpy_major', [1, 2])
+def test_runner_checkpoints_written_under_either_numpy_load(numpy_major, recwarn):
+    """numpy 1 pickles its scalars through numpy.core.multiarray, numpy 2 through numpy._core.multiarray:
+    a checkpoint pretrained on the users' stack (numpy 1) loads for detection on numpy 2 and back,
+    weights-only where this torch has an allow-list (fixtures: tests/fixtures/make_numpy_checkpoints.py)."""
+    path = ROOT / 'tests' / 'fixtures' / f'numpy{numpy_major}_runner_checkpoint.pth'
+    with zipfile.ZipFile(path) as archive:
+        pickled = archive.read(next(n for n in archive.namelist() if n.endswith('data.pkl')))
+    assert (b'numpy._core.multiarray' if numpy_major == 2 else b'numpy.core.multiarray') in pickled
+    model = small_model()
+    load_checkpoint(model, str(path), map_location='cpu', strict=True)
+    assert torch.equal(model.conv.weight, torch.ones(2, 3, 1, 1))
+    ckpt = _load_checkpoint(str(path), map_location='cpu')
+    assert ckpt['meta']['seed'] == 7 and ckpt['meta']['odconv_temperature'] == 1.5
+    assert np.array_equal(ckpt['meta']['mean'], [1.0, 2.0])
+    full_unpickling = [w for w in recwarn if issubclass(w.category, FullUnpicklingWarning)]
+    # weights-only where torch has a per-call allow-list; else fully unpickled as torch does bare
+    assert bool(full_unpickling) == (not hasattr(torch.serialization, 'safe_globals'))
+
+
 def test_a_weights_only_file_loads_without_a_warning(tmp_path, recwarn):
     path = tmp_path / 'weights.pth'
     torch.save({'state_dict': {'conv.weight': torch.full((2, 3, 1, 1), 2.0)}}, path)
