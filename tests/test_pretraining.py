@@ -129,7 +129,8 @@ def test_dropout_head_refuses_a_bad_rate():
 def test_a_user_config_pretrains_on_the_builtin_set_and_its_checkpoint_detects(tmp_path):
     """configs/shapes_cls/odresnet18-half-k4_shapes-cls.py inherits the OD-ResNet-18 ImageNet config:
     mmpretrain's own train tool trains it an epoch on a tiny built-in set and evaluates top-1; its
-    checkpoint then loads into mmdet's ODResNet through init_cfg's prefix, computing the same features."""
+    checkpoint then loads into mmdet's ODResNet through init_cfg's prefix, computing the same features;
+    resumed, the run continues the temperature schedule where it stopped."""
     mmpretrain = require_mmpretrain()
     from odconv_mmdet.datasets.synthetic_classes import generate_classification_dataset
     data = tmp_path / 'cls'
@@ -169,6 +170,13 @@ def test_a_user_config_pretrains_on_the_builtin_set_and_its_checkpoint_detects(t
     with pytest.raises(ValueError, match=r"prefix='backbone\.'"):  # the prefix left out
         DET_MODELS.build(dict(type='ODResNet', depth=18, base_channels=32, kernel_num=4,
                               init_cfg=dict(type='Pretrained', checkpoint=checkpoint))).init_weights()
+    # resumed for a second epoch, the schedule continues from iteration 5 and ends annealed at 8
+    resumed = subprocess.run([sys.executable, tool, config, '--work-dir', str(work_dir), '--resume', '--cfg-options',
+                              'train_cfg.max_epochs=2', *options], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert 'resumed epoch: 1, iter: 4' in resumed.stdout + resumed.stderr
+    final = torch.load(str(work_dir / 'epoch_2.pth'), map_location='cpu')
+    assert final['meta']['odconv_temperature'] == 1.0 and final['meta']['iter'] == 8
 
 
 def test_the_study_command_runs_ci_sized(tmp_path):
