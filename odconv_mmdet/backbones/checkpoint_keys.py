@@ -9,12 +9,15 @@ backbone weights may be meant.
 from collections import Counter
 
 
-def check_checkpoint_keys(module, state_dict, prefix, own_keys=None):
+def check_checkpoint_keys(module, state_dict, prefix, optional_prefix=None):
     """Raise ``ValueError`` when the non-empty ``state_dict`` loaded into ``module`` itself holds
-    none of ``own_keys`` (default: ``module``'s state-dict keys)."""
+    none of ``module``'s state-dict keys. ``optional_prefix``: a prefix of those keys that a
+    checkpoint may leave out (ODConvBackbone loads its inner backbone's bare keys)."""
     if prefix or not state_dict:
         return
-    own = set(own_keys if own_keys is not None else module.state_dict().keys())
+    own = set(module.state_dict().keys())
+    if optional_prefix:
+        own |= {k[len(optional_prefix):] for k in own if k.startswith(optional_prefix)}
     if own & state_dict.keys():
         return
     name = type(module).__name__

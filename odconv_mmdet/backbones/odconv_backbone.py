@@ -71,8 +71,7 @@ class ODConvBackbone(BaseModule):
         detector ``backbone.layer1.0.conv1.weight``) load as the inner backbone's
         (``backbone.backbone.layer1...``): the wrapper has no parameters of its own."""
         inner = prefix + 'backbone.'
-        own = self.state_dict().keys()
-        check_checkpoint_keys(self, state_dict, prefix, own_keys={*own, *(k[len('backbone.'):] for k in own)})
+        check_checkpoint_keys(self, state_dict, prefix, optional_prefix='backbone.')
         for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(inner)]:
             state_dict[inner + key[len(prefix):]] = state_dict.pop(key)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
