@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..utils.io import write_folder_atomically
-from .synthetic_shapes import _shape_polygon
+from .synthetic_shapes import _shape_polygon, polygon_mask
 
 SHAPES = ('circle', 'cross', 'square', 'star', 'triangle')
 TEXTURES = ('checks', 'stripes')
@@ -39,28 +39,24 @@ def _polygon(shape, cx, cy, size, angle):
 
 
 def _mask(shape, cx, cy, size, angle, image_size):
-    mask = np.zeros((image_size, image_size), np.uint8)
-    poly = _polygon(shape, cx, cy, size, angle)
-    cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
-    return mask.astype(bool)
+    return polygon_mask(_polygon(shape, cx, cy, size, angle), image_size, image_size).astype(bool)
 
 
 def _texture(rng, kind, image_size):
-    """Two random colours in a pattern of random period and angle, [H, W, 3] float."""
-    yy, xx = np.mgrid[:image_size, :image_size].astype(np.float64)
+    """Two random colours in a pattern, [H, W, 3] float: 'stripes' or 'checks' of random period and
+    angle in one dark and one light colour (either order), or 'noise', smooth and low-contrast (a
+    background). Every kind draws the angle and period, so each image's random stream stays the
+    one the committed study's set was generated with."""
     angle, period = rng.uniform(0, np.pi), rng.uniform(4, 10)
-    u = (xx * np.cos(angle) + yy * np.sin(angle)) / period
-    v = (-xx * np.sin(angle) + yy * np.cos(angle)) / period
-    if kind == 'stripes':
-        pattern = np.floor(u) % 2
-    elif kind == 'checks':
-        pattern = (np.floor(u) + np.floor(v)) % 2
-    else:  # smooth noise
+    if kind == 'noise':
         pattern = cv2.resize(rng.uniform(0, 1, (8, 8)), (image_size, image_size), interpolation=cv2.INTER_CUBIC)
-    if kind == 'noise':  # a low-contrast background
         a = rng.uniform(40, 215, 3)
         b = np.clip(a + rng.uniform(-40, 40, 3), 0, 255)
-    else:  # a high-contrast pattern: one dark and one light colour, in either order
+    else:
+        yy, xx = np.mgrid[:image_size, :image_size].astype(np.float64)
+        u = np.floor((xx * np.cos(angle) + yy * np.sin(angle)) / period)
+        v = np.floor((-xx * np.sin(angle) + yy * np.cos(angle)) / period)
+        pattern = u % 2 if kind == 'stripes' else (u + v) % 2
         a, b = rng.uniform(0, 100, 3), rng.uniform(155, 255, 3)
         if rng.uniform() < 0.5:
             a, b = b, a

@@ -41,6 +41,13 @@ def _shape_polygon(cls, cx, cy, size, angle):
     return np.stack([cx + radius * np.cos(t), cy + radius * np.sin(t)], axis=1)
 
 
+def polygon_mask(poly, height, width):
+    """A [height, width] uint8 mask, 1 inside the polygon [N, 2] (sub-pixel vertices: 4 bits)."""
+    mask = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return mask
+
+
 def _background(rng, height, width):
     top, bottom = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
     ramp = np.linspace(0, 1, height)[:, None, None]
@@ -66,8 +73,7 @@ def _draw_image(rng, height, width, max_objects, min_size, max_size):
             size = rng.uniform(min_size, max_size) / 2
             cx, cy = rng.uniform(size * 0.8, width - size * 0.8), rng.uniform(size * 0.8, height - size * 0.8)
             poly = _shape_polygon(CLASSES[cls], cx, cy, size, rng.uniform(0, 2 * np.pi))
-            mask = np.zeros((height, width), np.uint8)
-            cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+            mask = polygon_mask(poly, height, width)
             if mask.sum() < 30:
                 continue
             # Would it hide too much of an object already drawn?
