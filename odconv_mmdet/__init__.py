@@ -5,11 +5,11 @@ registers everything with the OpenMMLab registries. The layer itself lives in
 ``odconv_mmdet.layers.odconv`` and needs only PyTorch: without mmengine installed, this package
 still imports and exposes the plain-PyTorch layer.
 """
-from .layers import ODConv2d, odconv_layers, set_temperature
+from .layers import CondConv2d, DyConv2d, ODConv2d, odconv_layers, set_temperature
 from .utils.fuse_conv_bn import fuse_conv_bn
 
 __version__ = '0.1.0'
-__all__ = ['ODConv2d', 'fuse_conv_bn', 'odconv_layers', 'set_temperature', '__version__']
+__all__ = ['CondConv2d', 'DyConv2d', 'ODConv2d', 'fuse_conv_bn', 'odconv_layers', 'set_temperature', '__version__']
 
 
 

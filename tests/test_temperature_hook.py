@@ -104,7 +104,7 @@ def test_bad_arguments(kwargs, message):
 
 def test_model_without_odconv_warns(tmp_path):
     runner = build_runner(tmp_path, max_epochs=1, model=ToyModel(with_odconv=False))
-    with pytest.warns(UserWarning, match='no ODConv layers'):
+    with pytest.warns(UserWarning, match='no ODConv or DyConv layers'):
         runner.train()
 
 

@@ -87,12 +87,13 @@ def select_odconv_names(module, include=None, exclude=None):
     return [n for n in chosen if not any(fnmatchcase(n, p) for p in exclude or ())]
 
 
-def to_odconv(conv, **odconv_kwargs):
-    """An ODConv2d with ``conv``'s geometry, in ``conv``'s training mode, device and dtype;
-    trainable only if ``conv`` was (a frozen stage stays frozen, attention included)."""
-    od = ODConv2d(conv.in_channels, conv.out_channels, conv.kernel_size[0], stride=conv.stride,
-                  padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
-                  bias=conv.bias is not None, **odconv_kwargs)
+def to_odconv(conv, layer_class=ODConv2d, **odconv_kwargs):
+    """An ODConv2d (or ``layer_class``: CondConv2d, DyConv2d) with ``conv``'s geometry, in
+    ``conv``'s training mode, device and dtype; trainable only if ``conv`` was (a frozen stage
+    stays frozen, attention included)."""
+    od = layer_class(conv.in_channels, conv.out_channels, conv.kernel_size[0], stride=conv.stride,
+                     padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+                     bias=conv.bias is not None, **odconv_kwargs)
     od.to(device=conv.weight.device, dtype=conv.weight.dtype)
     od.train(conv.training)
     od.requires_grad_(conv.weight.requires_grad)

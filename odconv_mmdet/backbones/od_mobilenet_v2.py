@@ -23,11 +23,13 @@ class ODMobileNetV2(MobileNetV2):
         reduction (float): attention width ratio. Default: 1/16.
         attention_norm (str, optional): norm of the attention branch, see ``ODConvAttention``.
             Default None: follows ``norm_cfg`` (GN gives 'GN', BN and SyncBN the official 'BN').
+        attentions (Sequence[str], optional): the attentions each ODConv computes, a subset of
+            ('spatial', 'channel', 'filter', 'kernel'). Default: all.
         **kwargs: every argument of mmdet's ``MobileNetV2`` (widen_factor, out_indices,
             frozen_stages, norm_eval, ...). ``conv_cfg`` is not accepted: the convs are ODConv.
     """
 
-    def __init__(self, kernel_num=1, reduction=0.0625, attention_norm=None, **kwargs):
+    def __init__(self, kernel_num=1, reduction=0.0625, attention_norm=None, attentions=None, **kwargs):
         if kwargs.get('conv_cfg') is not None:
             raise ValueError('ODMobileNetV2 builds its convs as ODConv; conv_cfg must not be set')
         self.kernel_num = kernel_num
@@ -36,7 +38,7 @@ class ODMobileNetV2(MobileNetV2):
             norm_type = kwargs.get('norm_cfg', dict(type='BN'))['type']
             attention_norm = attention_norm_following([MODELS.get(norm_type) if isinstance(norm_type, str) else norm_type])
         odconv_cfg = dict(type=ODConv2d, kernel_num=kernel_num, reduction=reduction,
-                          attention_norm=attention_norm)
+                          attention_norm=attention_norm, attentions=attentions)
         super().__init__(conv_cfg=odconv_cfg, **kwargs)
         # The stem stays a static conv, as in the official model: rebuild it without conv_cfg.
         stem = self.conv1

@@ -31,13 +31,15 @@ class ODResNet(ResNet):
         attention_norm (str, optional): norm of the attention branch, see ``ODConvAttention``.
             Default None: follows ``norm_cfg`` (GN gives the per-sample 'GN', BN and SyncBN
             the official 'BN'; ``conv_conversion.attention_norm_following``).
+        attentions (Sequence[str], optional): the attentions each ODConv computes, a subset of
+            ('spatial', 'channel', 'filter', 'kernel') (the paper's ablations). Default: all.
         **kwargs: every argument of mmdet's ``ResNet``. ``norm_eval=True`` also freezes the
             attention BatchNorms (they are BatchNorm2d subclasses), as the official detection
             code does; ``frozen_stages`` freezes the ODConv layers of those stages.
     """
 
     def __init__(self, depth, kernel_num=1, reduction=0.0625,
-                 stage_with_odconv=(True, True, True, True), attention_norm=None, **kwargs):
+                 stage_with_odconv=(True, True, True, True), attention_norm=None, attentions=None, **kwargs):
         num_stages = kwargs.get('num_stages', 4)
         if len(stage_with_odconv) != num_stages:
             raise ValueError(f'ODResNet: stage_with_odconv needs one flag per stage ({num_stages}), '
@@ -51,11 +53,13 @@ class ODResNet(ResNet):
         self.kernel_num = kernel_num
         self.reduction = reduction
         # validates the ODConv arguments up front
-        ODConv2d(16, 16, 1, kernel_num=kernel_num, reduction=reduction, attention_norm=attention_norm or 'BN')
+        ODConv2d(16, 16, 1, kernel_num=kernel_num, reduction=reduction, attention_norm=attention_norm or 'BN',
+                 attentions=attentions)
         super().__init__(depth, **kwargs)
         if attention_norm is None:
             attention_norm = attention_norm_following(type(m) for m in self.modules())
-        odconv_kwargs = dict(kernel_num=kernel_num, reduction=reduction, attention_norm=attention_norm)
+        odconv_kwargs = dict(kernel_num=kernel_num, reduction=reduction, attention_norm=attention_norm,
+                             attentions=attentions)
         # The rule ODConvBackbone applies to any backbone, per stage, to the blocks' own convs
         # (convs of block plugins stay static).
         stages = [i + 1 for i, od in enumerate(stage_with_odconv) if od]

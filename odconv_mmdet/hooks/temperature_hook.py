@@ -5,7 +5,7 @@ import warnings
 from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
-from ..layers.odconv import odconv_layers, set_temperature
+from ..layers.odconv import set_temperature, temperature_layers
 from .attention_stats import AttentionRecorder
 
 
@@ -17,6 +17,9 @@ def annealed_temperature(cur_iter, total_iters, init_temperature):
 @HOOKS.register_module()
 class ODConvTemperatureHook(Hook):
     """Linearly anneal the temperature of every ODConv layer from ``init_temperature`` to 1.
+
+    DyConv layers (``conv_cfg=dict(type='DyConv')``) are annealed too, as DyConv's own recipe
+    does (30 -> 1 over the first 10 epochs); CondConv has no temperature and is left alone.
 
     Use with exactly one of ``anneal_epochs`` (epochs of the train dataloader; fractional
     epochs round to whole iterations, e.g. 7.3 for a tenth of a 73-epoch schedule) or
@@ -69,8 +72,9 @@ class ODConvTemperatureHook(Hook):
         self._checkpoint_temperature = None
 
     def before_run(self, runner):
-        if not odconv_layers(runner.model):
-            warnings.warn('ODConvTemperatureHook: the model has no ODConv layers; the hook does nothing')
+        if not temperature_layers(runner.model):
+            warnings.warn('ODConvTemperatureHook: the model has no ODConv or DyConv layers (CondConv has no '
+                          'temperature); the hook does nothing')
 
     def before_train(self, runner):
         if self.anneal_epochs is not None:

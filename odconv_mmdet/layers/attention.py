@@ -5,6 +5,9 @@
     filter  = sigmoid(filter_fc(z) / T)    [B, out, 1, 1]   (absent for depthwise)
     spatial = sigmoid(spatial_fc(z) / T)   [B, k, k]        (absent when k == 1)
     kernel  = softmax(kernel_fc(z) / T)    [B, K]           (absent when K == 1)
+
+``attentions`` keeps a subset of them (the paper's ablations): an absent attention is 1 and its
+head is not built; a layer left with no head has no ``fc`` / ``bn`` either (a static conv).
 """
 import math
 from typing import Optional, Tuple
@@ -16,7 +19,35 @@ import torch.nn.functional as F
 from .tracing import is_fx_proxy, traced_as_one_call
 
 ATTENTION_NORMS = ('BN', 'GN', 'none')
-Attentions = Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]
+ATTENTION_NAMES = ('spatial', 'channel', 'filter', 'kernel')
+# (channel, filter, spatial, kernel), None where the layer has no such attention
+Attentions = Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]
+
+
+def check_attentions(attentions, kernel_num: int) -> Tuple[str, ...]:
+    """The attention names a layer computes, in ATTENTION_NAMES order: all four by default
+    (``None``; 'kernel' only when K > 1), else the given non-empty subset. K candidate kernels
+    need the kernel attention that mixes them, and one kernel has nothing to mix."""
+    if attentions is None:
+        return ATTENTION_NAMES if kernel_num > 1 else ATTENTION_NAMES[:3]
+    if isinstance(attentions, str) or not isinstance(attentions, (list, tuple, set, frozenset)) \
+            or not all(isinstance(a, str) for a in attentions):
+        raise TypeError(f'attentions must be a list or tuple of attention names out of {ATTENTION_NAMES}, '
+                        f'got {attentions!r}')
+    unknown = [a for a in attentions if a not in ATTENTION_NAMES]
+    if unknown:
+        raise ValueError(f'attentions: unknown names {unknown}; the attentions are {ATTENTION_NAMES}')
+    if len(set(attentions)) != len(attentions):
+        raise ValueError(f'attentions: {list(attentions)} names an attention twice')
+    if not attentions:
+        raise ValueError(f'attentions must name at least one of {ATTENTION_NAMES}, got an empty set')
+    if 'kernel' in attentions and kernel_num == 1:
+        raise ValueError(f"attentions: 'kernel' needs kernel_num > 1 (one kernel has nothing to mix), "
+                         f'got attentions={list(attentions)} with kernel_num=1')
+    if 'kernel' not in attentions and kernel_num > 1:
+        raise ValueError(f"attentions without 'kernel' need kernel_num=1: K={kernel_num} kernels with no kernel "
+                         f'attention would only sum to one static kernel (got attentions={list(attentions)})')
+    return tuple(a for a in ATTENTION_NAMES if a in attentions)
 
 
 def check_temperature(temperature: float) -> float:
@@ -52,33 +83,40 @@ class AttentionBatchNorm2d(nn.BatchNorm2d):
 class ODConvAttention(nn.Module):
     """``attention_norm`` is the norm after ``fc``, stored as ``bn`` whatever its kind so that the
     official key names stay valid: ``'BN'`` (the official one, see AttentionBatchNorm2d),
-    ``'GN'`` (one group: per-sample, so train and eval agree at any batch size) or ``'none'``."""
+    ``'GN'`` (one group: per-sample, so train and eval agree at any batch size) or ``'none'``.
+    ``attentions``: see check_attentions; an attention the layer's shape excludes (filter for a
+    depthwise conv, spatial for a 1x1 one) is absent whether named or not, as in the official
+    layer."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1,
                  reduction: float = 0.0625, kernel_num: int = 4, min_channels: int = 16,
-                 attention_norm: str = 'BN'):
+                 attention_norm: str = 'BN', attentions=None):
         super().__init__()
         if attention_norm not in ATTENTION_NORMS:
             raise ValueError(f'attention_norm must be one of {ATTENTION_NORMS}, got {attention_norm!r}')
+        names = check_attentions(attentions, kernel_num)
+        is_depthwise = in_channels == groups and in_channels == out_channels
+        head_sizes = dict(channel=in_channels, filter=0 if is_depthwise else out_channels,
+                          spatial=0 if kernel_size == 1 else kernel_size * kernel_size, kernel=kernel_num)
         attention_channels = max(int(in_channels * reduction), min_channels)
         self.attention_channels = attention_channels
         self.kernel_size = kernel_size
         self.kernel_num = kernel_num
         self.temperature = 1.0
 
-        self.fc = nn.Conv2d(in_channels, attention_channels, 1, bias=False)
-        if attention_norm == 'BN':
-            self.bn = AttentionBatchNorm2d(attention_channels)
-        elif attention_norm == 'GN':
-            self.bn = nn.GroupNorm(1, attention_channels)
-        else:
+        sizes = {name: head_sizes[name] for name in names if head_sizes[name]}
+
+        # (built in the official order, so that a seed gives the official initialisation)
+        self.fc = nn.Conv2d(in_channels, attention_channels, 1, bias=False) if sizes else None
+        if not sizes or attention_norm == 'none':
             self.bn = nn.Identity()
-        self.channel_fc = nn.Conv2d(attention_channels, in_channels, 1, bias=True)
-        is_depthwise = in_channels == groups and in_channels == out_channels
-        self.filter_fc = None if is_depthwise else nn.Conv2d(attention_channels, out_channels, 1, bias=True)
-        self.spatial_fc = None if kernel_size == 1 else nn.Conv2d(
-            attention_channels, kernel_size * kernel_size, 1, bias=True)
-        self.kernel_fc = None if kernel_num == 1 else nn.Conv2d(attention_channels, kernel_num, 1, bias=True)
+        elif attention_norm == 'BN':
+            self.bn = AttentionBatchNorm2d(attention_channels)
+        else:
+            self.bn = nn.GroupNorm(1, attention_channels)
+        self.channel_fc, self.filter_fc, self.spatial_fc, self.kernel_fc = (
+            nn.Conv2d(attention_channels, sizes[name], 1, bias=True) if name in sizes else None
+            for name in ('channel', 'filter', 'spatial', 'kernel'))
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -106,8 +144,8 @@ class ODConvAttention(nn.Module):
     def _one_traced_call(self, x: torch.Tensor) -> Attentions:
         """One call in an fx graph; like the eager forward it gives None for absent attentions."""
         out = traced_as_one_call(self, x)
-        return (out[0], None if self.filter_fc is None else out[1], None if self.spatial_fc is None else out[2],
-                None if self.kernel_fc is None else out[3])
+        return (None if self.channel_fc is None else out[0], None if self.filter_fc is None else out[1],
+                None if self.spatial_fc is None else out[2], None if self.kernel_fc is None else out[3])
 
     @staticmethod
     def _head(weight: torch.Tensor, bias: Optional[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
@@ -118,16 +156,21 @@ class ODConvAttention(nn.Module):
         """(channel, filter, spatial, kernel); an attention the layer does not have is None."""
         if not torch.jit.is_scripting() and is_fx_proxy(x):
             return self._one_traced_call(x)
-        # fc has no bias in the official layer; mmcv's fuse_conv_bn gives it one when it folds
-        # `bn` into it, so a bias that exists is applied.
-        z = self._head(self.fc.weight, self.fc.bias, x.mean(dim=(2, 3)))
-        z = F.relu(self.bn(z) if torch.jit.is_scripting() else self._normalise(z))
-        t = self.temperature
-        channel = torch.sigmoid(self._head(self.channel_fc.weight, self.channel_fc.bias, z) / t)[:, :, None, None]
+        channel: Optional[torch.Tensor] = None
         filter_att: Optional[torch.Tensor] = None
         spatial: Optional[torch.Tensor] = None
         kernel: Optional[torch.Tensor] = None
-        filter_fc, spatial_fc, kernel_fc = self.filter_fc, self.spatial_fc, self.kernel_fc
+        fc = self.fc
+        if fc is None:  # no attention at all
+            return channel, filter_att, spatial, kernel
+        # fc has no bias in the official layer; mmcv's fuse_conv_bn gives it one when it folds
+        # `bn` into it, so a bias that exists is applied.
+        z = self._head(fc.weight, fc.bias, x.mean(dim=(2, 3)))
+        z = F.relu(self.bn(z) if torch.jit.is_scripting() else self._normalise(z))
+        t = self.temperature
+        channel_fc, filter_fc, spatial_fc, kernel_fc = self.channel_fc, self.filter_fc, self.spatial_fc, self.kernel_fc
+        if channel_fc is not None:
+            channel = torch.sigmoid(self._head(channel_fc.weight, channel_fc.bias, z) / t)[:, :, None, None]
         if filter_fc is not None:
             filter_att = torch.sigmoid(self._head(filter_fc.weight, filter_fc.bias, z) / t)[:, :, None, None]
         if spatial_fc is not None:

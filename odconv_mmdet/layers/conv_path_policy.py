@@ -48,13 +48,13 @@ def choose_conv_path(device_type: str, traced: bool, batch: int, in_channels: in
 
 
 def folded_attentions(device_type: str, traced: bool, batch: int, kernel_numel: int, sample_in_numel: int,
-                      sample_out_numel: int, shared_kernel: bool) -> Tuple[bool, bool]:
+                      sample_out_numel: int, shared_kernel: bool, has_channel: bool = True) -> Tuple[bool, bool]:
     """CPU: whether the (channel, filter) attention scales the per-sample kernels instead of the
     input (output): where a kernel has at most as many elements as one sample's input (output),
     scaling it is cheaper than a pass over the activations and its backward. A kernel the batch
     shares stays one static conv unless the channel attention makes it per-sample anyway."""
     if device_type != 'cpu' or traced:
         return False, False
-    fold_channel = kernel_numel <= sample_in_numel
+    fold_channel = has_channel and kernel_numel <= sample_in_numel
     keep_shared = shared_kernel and batch > 1 and not fold_channel
     return fold_channel, not keep_shared and kernel_numel <= sample_out_numel

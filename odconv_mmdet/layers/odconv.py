@@ -6,7 +6,7 @@ release (shared/docs/odconv-reference.md) so its checkpoints load strictly:
     weight                [K, out, in/groups, k, k]
     attention.fc          1x1 conv in -> A (no bias), A = max(int(in * reduction), 16)
     attention.bn          norm over A (BatchNorm2d by default)
-    attention.channel_fc  A -> in            (always)
+    attention.channel_fc  A -> in
     attention.filter_fc   A -> out           (absent for depthwise: in == groups == out)
     attention.spatial_fc  A -> k*k           (absent when k == 1)
     attention.kernel_fc   A -> K             (absent when K == 1)
@@ -14,6 +14,9 @@ release (shared/docs/odconv-reference.md) so its checkpoints load strictly:
 Per sample b, with temperature T (attention.py):
     W_b = sum_i alpha_w[b, i] * alpha_s[b] * weight[i]
     y_b = alpha_f[b] * conv2d(alpha_c[b] * x_b, W_b) (+ bias)
+
+``attentions`` keeps a subset of the four (an absent one is 1 and has no head). CondConv and
+DyConv (dynamic_convs.py) are this layer with only a kernel attention of their own.
 """
 import functools
 import math
@@ -24,12 +27,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
-from .attention import AttentionBatchNorm2d, ODConvAttention, check_temperature  # noqa: F401
+from .attention import AttentionBatchNorm2d, ODConvAttention, check_attentions, check_temperature  # noqa: F401
 from .conv_bn import fold_batch_norm
 from . import conv_path_policy
 from .matmul_formulations import batched_matmul_conv
 from .shared_matmul import shared_matmul_conv
-from .static_inflation import inflate_static_weight, is_static_weight, static_equivalent_attention
+from .static_inflation import inflated_state, is_static_weight
 from .tracing import is_fx_proxy, traced_as_one_call
 
 CONV_PATHS = ('auto', 'per_sample', 'batched_matmul', 'shared_matmul')
@@ -44,26 +47,40 @@ class ODConv2d(nn.Module):
     shape; 'per_sample' (the official one), 'batched_matmul' or 'shared_matmul' (groups=1
     only) force one. All give the same numbers. ``bias=True`` adds a per-output bias after the
     filter attention (the official layer has none, so its checkpoints load only with
-    ``bias=False``).
+    ``bias=False``). ``attentions``: the attentions computed, a subset of ('spatial',
+    'channel', 'filter', 'kernel'); default all (see attention.check_attentions).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = False, reduction: float = 0.0625, kernel_num: int = 4,
-                 attention_norm: str = 'BN', padding_mode: str = 'zeros', conv_path: str = 'auto'):
+                 attention_norm: str = 'BN', padding_mode: str = 'zeros', conv_path: str = 'auto',
+                 attentions=None):
         super().__init__()
+        kernel_size = self._init_geometry(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                                          kernel_num, padding_mode, conv_path)
+        if not isinstance(reduction, (int, float)) or not reduction > 0 or not math.isfinite(reduction):
+            raise ValueError(f'{type(self).__name__}: reduction must be a finite number > 0, got {reduction!r}')
+        self.reduction = reduction
+        self.attentions = check_attentions(attentions, kernel_num)
+        self.attention = ODConvAttention(in_channels, out_channels, kernel_size, groups=groups, reduction=reduction,
+                                         kernel_num=kernel_num, attention_norm=attention_norm,
+                                         attentions=self.attentions)
+        self._init_kernels(bias)
+
+    def _init_geometry(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                       kernel_num, padding_mode, conv_path) -> int:
+        """Checks and sets what every dynamic conv of this family has; returns the kernel size."""
         kernel_size = _square_kernel(kernel_size)
         if padding_mode != 'zeros':
-            raise ValueError(f"ODConv2d supports padding_mode='zeros' only, got {padding_mode!r} "
+            raise ValueError(f"{type(self).__name__} supports padding_mode='zeros' only, got {padding_mode!r} "
                              "(mmcv's ConvModule pads for other modes itself: pass padding_mode to it)")
         for name, value in (('in_channels', in_channels), ('out_channels', out_channels), ('groups', groups),
                             ('kernel_num', kernel_num)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f'ODConv2d: {name} must be a positive integer, got {value!r}')
+                raise ValueError(f'{type(self).__name__}: {name} must be a positive integer, got {value!r}')
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f'ODConv2d: in_channels ({in_channels}) and out_channels ({out_channels}) '
+            raise ValueError(f'{type(self).__name__}: in_channels ({in_channels}) and out_channels ({out_channels}) '
                              f'must both be divisible by groups ({groups})')
-        if not isinstance(reduction, (int, float)) or not reduction > 0 or not math.isfinite(reduction):
-            raise ValueError(f'ODConv2d: reduction must be a finite number > 0, got {reduction!r}')
 
         # The attributes nn.Conv2d has, so ConvModule and other code that inspects convs work.
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -71,16 +88,22 @@ class ODConv2d(nn.Module):
         self.stride, self.dilation = _pair(stride), _pair(dilation)
         self.padding = _pair(_explicit_padding(padding, kernel_size, self.stride, self.dilation))
         self.transposed, self.output_padding, self.padding_mode = False, (0, 0), 'zeros'
-        self.reduction, self.kernel_num = reduction, kernel_num
+        self.kernel_num = kernel_num
         self.conv_path = conv_path
         self._checked_conv_path()
         self.inflated_on_load = False  # set by each load: was a static conv weight inflated?
+        return kernel_size
 
-        self.attention = ODConvAttention(in_channels, out_channels, kernel_size, groups=groups, reduction=reduction,
-                                         kernel_num=kernel_num, attention_norm=attention_norm)
-        self.weight = nn.Parameter(torch.empty(kernel_num, out_channels, in_channels // groups,
-                                               kernel_size, kernel_size))
-        self.register_parameter('bias', nn.Parameter(torch.empty(out_channels)) if bias else None)
+    def _init_kernels(self, bias: bool, bias_shape: Optional[List[int]] = None) -> None:
+        """The kernel stack [K, out, in/g, k, k] and the bias (``bias_shape``, default [out]),
+        initialised (after ``self.attention`` is built)."""
+        k = self.kernel_size[0]
+        self.weight = nn.Parameter(torch.empty(self.kernel_num, self.out_channels, self.in_channels // self.groups,
+                                               k, k))
+        self._channel_attention = self.attention_has('channel_fc')
+        self._per_kernel_bias = bias and bias_shape is not None
+        shape = [self.out_channels] if bias_shape is None else bias_shape
+        self.register_parameter('bias', nn.Parameter(torch.empty(shape)) if bias else None)
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -114,13 +137,14 @@ class ODConv2d(nn.Module):
         sample b, y_b = alpha_f[b] * conv(alpha_c[b] * x_b, W_b), all samples as one conv with the
         batch folded into its groups. With K == 1 and k == 1, W_b is the static kernel."""
         channel, filter_att, spatial, kernel = self.attention(x)
-        x = x * channel
+        if channel is not None:
+            x = x * channel
         if kernel is None and spatial is None:
             out = F.conv2d(x, kernels[0], None, self.stride, self.padding, self.dilation, self.groups)
         else:
             weight = self._mixed_kernels(kernels, x.size(0), spatial, kernel)
             out = conv_per_sample(x, weight, self.stride, self.padding, self.dilation, self.groups)
-        return _filter_and_bias(out, filter_att, bias)
+        return _filter_and_bias(out, filter_att, bias, kernel, self._per_kernel_bias)
 
     def _mixed_kernels(self, kernels: torch.Tensor, batch: int, spatial: Optional[torch.Tensor],
                        kernel: Optional[torch.Tensor]) -> torch.Tensor:
@@ -142,13 +166,15 @@ class ODConv2d(nn.Module):
         shape = self._output_shape(x)
         folds = conv_path_policy.folded_attentions(
             x.device.type, torch.jit.is_tracing(), x.size(0), kernels[0].numel(), x.size(1) * x.size(2) * x.size(3),
-            shape[1] * shape[2] * shape[3], self.kernel_num == 1 and self.kernel_size[0] == 1)
+            shape[1] * shape[2] * shape[3], self.kernel_num == 1 and self.kernel_size[0] == 1,
+            self._channel_attention)
         if x.size(0) == 0 and not torch.jit.is_tracing():
             out = self._empty_output(x, kernels, bias, shape)
         elif path == 'shared_matmul':
             channel, filter_att, spatial, kernel = self.attention(x)
-            out = _filter_and_bias(shared_matmul_conv(x, kernels, channel, filter_att, spatial, kernel, self.stride,
-                                                      self.padding, self.dilation), None, bias)
+            out = shared_matmul_conv(x, kernels, channel, filter_att, spatial, kernel, self.stride, self.padding,
+                                     self.dilation)
+            out = _filter_and_bias(out, None, bias, kernel, self._per_kernel_bias)
         elif path == 'per_sample' and not (folds[0] or folds[1]):
             out = self.official_conv(x, kernels, bias)
         else:
@@ -169,10 +195,11 @@ class ODConv2d(nn.Module):
         g, k = self.groups, self.kernel_size[0]
         cin_g, cout_g = self.in_channels // g, self.out_channels // g
         weight = weight.view(weight.size(0), g, cout_g, cin_g, k, k)
-        if fold_channel:
-            weight = weight * channel.view(x.size(0), g, 1, cin_g, 1, 1)
-        else:
-            x = x * channel
+        if channel is not None:
+            if fold_channel:
+                weight = weight * channel.view(x.size(0), g, 1, cin_g, 1, 1)
+            else:
+                x = x * channel
         if fold_filter and filter_att is not None:
             weight = weight * filter_att.view(x.size(0), g, cout_g, 1, 1, 1)
             filter_att = None
@@ -183,18 +210,23 @@ class ODConv2d(nn.Module):
             out = F.conv2d(x, weight[0], None, self.stride, self.padding, self.dilation, g)
         else:
             out = conv_per_sample(x, weight, self.stride, self.padding, self.dilation, g)
-        return _filter_and_bias(out, filter_att, bias)
+        return _filter_and_bias(out, filter_att, bias, kernel, self._per_kernel_bias)
 
     def _empty_output(self, x: torch.Tensor, kernels: torch.Tensor, bias: Optional[torch.Tensor],
                       out_shape: List[int]) -> torch.Tensor:
         """An empty batch (e.g. a mask head without positive RoIs): the empty output, tied to the
         kernels and every attention so that autograd and DDP see them all used."""
         channel, filter_att, spatial, kernel = self.attention(x)
-        out = x.new_zeros(out_shape) + kernels.sum() * 0 + channel.sum()
-        for att in [spatial, kernel]:
+        out = x.new_zeros(out_shape) + kernels.sum() * 0
+        for att in [channel, spatial, kernel]:
             if att is not None:
                 out = out + att.sum()
-        return _filter_and_bias(out, filter_att, bias)
+        return _filter_and_bias(out, filter_att, bias, kernel, self._per_kernel_bias)
+
+    @torch.jit.unused
+    def attention_has(self, head: str) -> bool:
+        """Whether the attention has the head ``head`` (e.g. 'channel_fc')."""
+        return getattr(self.attention, head, None) is not None
 
     def _output_shape(self, x: torch.Tensor) -> List[int]:
         return [x.size(0), self.out_channels,
@@ -241,9 +273,16 @@ class ODConv2d(nn.Module):
     def conv_bn_eval_forward(self, bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
         """``bn(self(x))`` for a ``bn`` in eval mode, with ``bn`` folded into every one of the K
         kernels and the bias (the filter attention and the conv commute with a per-channel scale):
-        what mmcv's ``ConvModule(..., efficient_conv_bn_eval=True)`` runs for ODConv."""
-        kernels, bias = fold_batch_norm(self.weight, self.bias, bn, out_dim=1)
-        return self._dynamic_conv(x, kernels, bias)
+        what mmcv's ``ConvModule(..., efficient_conv_bn_eval=True)`` runs for ODConv. Per-kernel
+        biases [K, out] (CondConv, DyConv) are scaled per kernel and the norm's shift added after
+        the mix, exact whether or not the kernel attention sums to 1."""
+        bias = self.bias
+        if bias is None or not self._per_kernel_bias:
+            kernels, folded_bias = fold_batch_norm(self.weight, bias, bn, out_dim=1)
+            return self._dynamic_conv(x, kernels, folded_bias)
+        kernels, shift = fold_batch_norm(self.weight, None, bn, out_dim=1)
+        scaled_bias, _ = fold_batch_norm(bias, None, bn, out_dim=1)
+        return self._dynamic_conv(x, kernels, scaled_bias) + shift.view(1, -1, 1, 1)
 
     def __setattr__(self, name, value):
         """mmcv's ConvModule with ``efficient_conv_bn_eval=True`` sets, for one eval-mode call,
@@ -286,8 +325,7 @@ class ODConv2d(nn.Module):
             key.startswith(attention_prefix) for key in state_dict)
         if self.inflated_on_load:
             # (the state dict handed to a module is the loader's own copy, torch's and mmengine's)
-            state_dict[prefix + 'weight'] = inflate_static_weight(weight, self)
-            state_dict.update(static_equivalent_attention(self, attention_prefix))
+            state_dict.update(inflated_state(self, weight, state_dict.get(prefix + 'bias'), prefix))
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 
@@ -300,7 +338,13 @@ class ODConv2d(nn.Module):
             s += f', groups={self.groups}'
         if self.bias is None:
             s += ', bias=False'
-        return s + f', kernel_num={self.kernel_num}, reduction={self.reduction}'
+        return s + self._attention_repr()
+
+    def _attention_repr(self) -> str:
+        s = f', kernel_num={self.kernel_num}, reduction={self.reduction}'
+        if self.attentions != check_attentions(None, self.kernel_num):
+            s += f', attentions={self.attentions}'
+        return s
 
 
 def conv_per_sample(x: torch.Tensor, weight: torch.Tensor, stride: Tuple[int, int], padding: Tuple[int, int],
@@ -325,11 +369,16 @@ def conv_output_size(size: int, kernel_size: int, padding: int, stride: int, dil
     return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
-def _filter_and_bias(out: torch.Tensor, filter_att: Optional[torch.Tensor], bias: Optional[torch.Tensor]):
+def _filter_and_bias(out: torch.Tensor, filter_att: Optional[torch.Tensor], bias: Optional[torch.Tensor],
+                     kernel: Optional[torch.Tensor], per_kernel_bias: bool):
+    """The filter attention, then the bias: [out], or per kernel [K, out] mixed by the kernel
+    attention [B, K] (CondConv's and DyConv's biases)."""
     if filter_att is not None:
         out = out * filter_att
     if bias is not None:
-        out = out + bias.view(1, -1, 1, 1)
+        if per_kernel_bias and kernel is not None:
+            bias = torch.mm(kernel, bias)
+        out = out + bias.view(-1, out.size(1), 1, 1)
     return out
 
 
@@ -337,12 +386,14 @@ def _filter_and_bias(out: torch.Tensor, filter_att: Optional[torch.Tensor], bias
 def _count_for_mmcv_flops_counter(layer: 'ODConv2d', x: torch.Tensor, out: torch.Tensor) -> None:
     """mmcv's ``get_model_complexity_info`` counts modules of the types it knows with forward
     hooks: it knows no ODConv2d, and the attention convs it hooks are applied as linear maps,
-    so it would count 0 for every ODConv layer. While it counts (its ``__flops__`` counter sits
-    on ``attention.fc``), this layer's MAdds (``utils/madds.py``) are added to that counter."""
-    fc = layer.attention.fc
-    if hasattr(fc, '__flops__'):
+    so it would count 0 for every ODConv layer. While it counts (its ``__flops__`` counters sit
+    on the attention's 1x1 convs), this layer's MAdds (``utils/madds.py``) are added to the first
+    one's. (A layer whose ``attentions`` leave it no head, e.g. only 'spatial' on a 1x1 conv, has
+    no conv for mmcv to count on: ``utils/madds.count_madds`` counts it.)"""
+    counters = [m for m in layer.attention.modules() if hasattr(m, '__flops__')]
+    if counters:
         from ..utils.madds import odconv_madds
-        fc.__flops__ += int(sum(odconv_madds(layer, x, out).values()))
+        counters[0].__flops__ += int(sum(odconv_madds(layer, x, out).values()))
 
 
 @torch.jit.unused
@@ -384,22 +435,31 @@ def _square_kernel(kernel_size) -> int:
     return kernel_size
 
 
+# ODConv2d and its subclasses (dynamic_convs.py): a torch.jit.script-ed one is a
+# RecursiveScriptModule that remembers its class name.
+FAMILY_CLASS_NAMES = ('ODConv2d', 'CondConv2d', 'DyConv2d')
+
+
 def _is_odconv(module: nn.Module) -> bool:
-    # A torch.jit.script-ed ODConv2d is a RecursiveScriptModule that remembers its class name.
-    return isinstance(module, ODConv2d) or getattr(module, 'original_name', None) == 'ODConv2d'
+    return isinstance(module, ODConv2d) or getattr(module, 'original_name', None) in FAMILY_CLASS_NAMES
 
 
 def odconv_layers(model: nn.Module) -> List[nn.Module]:
-    """All ODConv2d layers inside ``model``, scripted ones included (unwraps nothing: DDP's
-    ``.modules()`` sees through)."""
+    """All ODConv2d layers inside ``model`` (CondConv2d and DyConv2d included), scripted ones
+    too (unwraps nothing: DDP's ``.modules()`` sees through)."""
     return [m for m in model.modules() if _is_odconv(m)]
 
 
+def temperature_layers(model: nn.Module) -> List[nn.Module]:
+    """The layers of ``odconv_layers`` whose attention has a temperature (all but CondConv)."""
+    return [m for m in odconv_layers(model) if hasattr(m.attention, 'temperature')]
+
+
 def set_temperature(model: nn.Module, temperature: float) -> int:
-    """Set the attention temperature of every ODConv2d in ``model`` (also in a scripted model,
-    which holds its own copy of the temperature); returns how many were set."""
+    """Set the attention temperature of every ODConv2d and DyConv2d in ``model`` (also in a
+    scripted model, which holds its own copy of the temperature); returns how many were set."""
     temperature = check_temperature(temperature)
-    layers = odconv_layers(model)
+    layers = temperature_layers(model)
     for layer in layers:
         layer.attention.temperature = temperature
     return len(layers)

@@ -39,7 +39,7 @@ def channels_last_columns(x: torch.Tensor, kernel_size: int, stride: Pair, paddi
     return torch.stack(taps, dim=3)
 
 
-def shared_matmul_conv(x: torch.Tensor, kernels: torch.Tensor, channel: torch.Tensor,
+def shared_matmul_conv(x: torch.Tensor, kernels: torch.Tensor, channel: Optional[torch.Tensor],
                        filter_att: Optional[torch.Tensor], spatial: Optional[torch.Tensor],
                        kernel: Optional[torch.Tensor], stride: Pair, padding: Pair, dilation: Pair) -> torch.Tensor:
     """The official output (before any bias) from the kernel stack ``kernels`` [K, out, in, k, k]
@@ -51,10 +51,12 @@ def shared_matmul_conv(x: torch.Tensor, kernels: torch.Tensor, channel: torch.Te
     out_h, out_w = cols.size(1), cols.size(2)
     positions = out_h * out_w
     # alpha_s[b, t] * alpha_c[b, c] for row entry (t, c): one scale of the columns per sample
-    scale = channel.view(batch, 1, in_channels)
-    if spatial is not None:
-        scale = spatial.view(batch, k * k, 1) * scale
-    cols = cols.view(batch, positions, k * k * in_channels) * scale.view(batch, 1, k * k * in_channels)
+    cols = cols.view(batch, positions, k * k * in_channels)
+    if channel is not None or spatial is not None:
+        scale = x.new_ones(batch, 1, 1) if channel is None else channel.view(batch, 1, in_channels)
+        if spatial is not None:
+            scale = spatial.view(batch, k * k, 1) * scale
+        cols = cols * scale.expand(batch, k * k, in_channels).reshape(batch, 1, k * k * in_channels)
     # rows (o, i) of the stacked kernels, so each position's K outputs of a channel are adjacent
     weight = kernels.permute(1, 0, 3, 4, 2).reshape(out_channels * kernel_num, k * k * in_channels)
     out = torch.mm(cols.view(batch * positions, k * k * in_channels), weight.t())  # [B*L, out*K]

@@ -4,7 +4,7 @@ The one rule, used wherever a state dict reaches an ODConv2d (``load_state_dict`
 ``Pretrained`` init, ``load_from``) and by ``tools/model_converters/inflate_static_checkpoint.py``:
 
 * every candidate kernel becomes the static kernel times 2 ** n, n being the number of sigmoid
-  attentions of the layer (channel, plus filter and spatial where the layer has them);
+  attentions of the layer (channel, filter and spatial, those the layer has);
 * the sigmoid attention heads (``channel_fc``, ``filter_fc``, ``spatial_fc``) get zero weights and
   biases, so each of their attentions is sigmoid(0 / T) = 1/2 at any temperature T, and the
   product of the n of them cancels the 2 ** n;
@@ -12,11 +12,18 @@ The one rule, used wherever a state dict reaches an ODConv2d (``load_state_dict`
   K identical kernels mix to the same kernel whatever their softmax weights (which sum to 1),
   and a non-uniform kernel attention is what lets the K kernels receive different gradients.
   With a uniform one the identical kernels would get identical gradients and never diverge.
+  DyConv (softmax over its K kernels) loads the same way.
+* CondConv's sigmoid routing does not sum to 1: its ``kernel_fc`` gets zero weights and the bias
+  logit(1/K), so every routing weight is 1/K, and kernel i becomes the static kernel plus the
+  layer's own kernel i minus the mean of its K kernels. The K kernels then average to the static
+  one (exact), yet differ, so that they and the routing receive different gradients.
 
 So the inflated layer is the static conv, exactly (up to float rounding), until it is trained.
-A static bias ``[out]`` loads into an ODConv2d built with ``bias=True`` as it is.
+A static bias ``[out]`` loads into a layer built with ``bias=True`` as it is, or repeated for
+each kernel where the layer has per-kernel biases ``[K, out]`` (CondConv, DyConv).
 """
-from typing import Dict
+import math
+from typing import Dict, Optional
 
 import torch
 
@@ -28,17 +35,25 @@ def is_static_weight(weight: torch.Tensor, conv) -> bool:
     return isinstance(weight, torch.Tensor) and weight.shape == conv.weight.shape[1:]
 
 
-def inflate_static_weight(weight: torch.Tensor, conv) -> torch.Tensor:
-    """The [K, out, in/g, k, k] kernels of ``conv`` (an ODConv2d) that reproduce ``weight``."""
-    sigmoid_attentions = sum(getattr(conv.attention, head) is not None for head in SIGMOID_HEADS)
-    kernel = weight.to(conv.weight.dtype) * 2.0 ** sigmoid_attentions
-    return kernel.unsqueeze(0).repeat(conv.kernel_num, 1, 1, 1, 1)
-
-
-def static_equivalent_attention(conv, prefix: str = '') -> Dict[str, torch.Tensor]:
-    """``conv.attention``'s state dict (keys under ``prefix``) with zero sigmoid heads."""
-    state = {}
-    for key, value in conv.attention.state_dict().items():
+def inflated_state(conv, weight: torch.Tensor, bias: Optional[torch.Tensor], prefix: str = '') -> Dict[str, torch.Tensor]:
+    """The state dict entries (keys under ``prefix``) that make ``conv`` (ODConv2d, CondConv2d or
+    DyConv2d) compute the static conv (``weight``, ``bias``)."""
+    attention = conv.attention
+    kernel_num = conv.kernel_num
+    sigmoid_routing = getattr(attention, 'routing', 'softmax') == 'sigmoid'
+    sigmoid_attentions = sum(getattr(attention, head, None) is not None for head in SIGMOID_HEADS)
+    kernels = (weight.to(conv.weight.dtype) * 2.0 ** sigmoid_attentions).unsqueeze(0).repeat(kernel_num, 1, 1, 1, 1)
+    if sigmoid_routing:
+        own = conv.weight.detach()
+        kernels = kernels + (own - own.mean(dim=0, keepdim=True))
+    state = {prefix + 'weight': kernels}
+    for key, value in attention.state_dict().items():
         head = key.split('.', 1)[0]
-        state[prefix + key] = torch.zeros_like(value) if head in SIGMOID_HEADS else value.clone()
+        if head in SIGMOID_HEADS or (sigmoid_routing and key == 'kernel_fc.weight'):
+            value = torch.zeros_like(value)
+        elif sigmoid_routing and key == 'kernel_fc.bias':
+            value = torch.full_like(value, -math.log(kernel_num - 1))  # sigmoid = 1 / K
+        state[prefix + 'attention.' + key] = value.clone()
+    if isinstance(bias, torch.Tensor) and conv.bias is not None and conv.bias.dim() == 2 and bias.dim() == 1:
+        state[prefix + 'bias'] = bias.to(conv.bias.dtype).unsqueeze(0).repeat(kernel_num, 1)
     return state

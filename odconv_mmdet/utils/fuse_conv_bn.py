@@ -4,7 +4,9 @@ mmcv's ``fuse_conv_bn`` folds every BatchNorm into the ``nn.Conv2d`` registered 
 the same parent. It does not know ODConv2d, so an ODConv2d -> BN pair stays unfused; inside an
 ODConv2d it fuses the attention's ``fc`` with ``bn``, which the layer honours (it applies
 ``fc.bias``). This function does the same walk and also folds a BN that follows an ODConv2d
-into the layer's kernel stack and bias (``layers/conv_bn.py``). Eval mode only, as mmcv's.
+into the layer's kernel stack and bias (``layers/conv_bn.py``), CondConv2d and DyConv2d
+included (per-kernel biases fold per kernel, exact where the kernel weights sum to 1: DyConv's;
+CondConv with per-kernel biases is refused). Eval mode only, as mmcv's.
 """
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -15,6 +17,11 @@ from ..layers.odconv import ODConv2d
 
 def _fuse(conv: nn.Module, bn: _BatchNorm) -> nn.Module:
     out_dim = 1 if isinstance(conv, ODConv2d) else 0
+    if out_dim and conv.bias is not None and conv.bias.dim() == 2 and getattr(conv.attention, 'routing', '') == 'sigmoid':
+        # per-kernel biases mixed by weights that need not sum to 1: the norm's shift cannot go
+        # into them (ConvModule's conv_bn_eval_forward handles this case; a fused layer cannot)
+        raise ValueError(f'fuse_conv_bn: cannot fold a BatchNorm into {type(conv).__name__} with per-kernel biases '
+                         '(its sigmoid routing weights do not sum to 1); build it with bias=False')
     weight, bias = fold_batch_norm(conv.weight.detach(), None if conv.bias is None else conv.bias.detach(),
                                    bn, out_dim)
     conv.weight = nn.Parameter(weight.detach(), requires_grad=conv.weight.requires_grad)

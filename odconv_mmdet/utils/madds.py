@@ -6,13 +6,14 @@ other mmcv ops are not counted. Per ODConv layer (input C x H x W, output O x H'
 groups, k x k kernel, K kernels, attention width A, |W| = O * C/g * k*k):
 
 * ``odconv_conv``: the convolution with the per-sample kernel, O * C/g * k*k * H'W';
-* ``odconv_attention``: ``fc`` C*A and the heads A*(C + O + k*k + K), for those present;
+* ``odconv_attention``: ``fc`` C*A and the heads A*(C + O + k*k + K), for those present (for
+  any layer of the family: the weights of its attention's 1x1 convs, each used once per sample);
 * ``odconv_kernel_aggregation``: building the per-sample kernel as the official code does,
   ``sum_K(spatial * kernel * weight)``: each of the K*|W| elements of that product costs two,
-  its multiply and its share of the sum over K; 2*K*|W| (2*|W| for K = 1 with k > 1; none for
-  K = 1, 1x1, where the kernel is the static weight);
+  its multiply and its share of the sum over K; 2*K*|W| (2*|W| for K = 1 with a spatial
+  attention; none for K = 1 without one, where the kernel is the static weight);
 * ``odconv_attention_products``: channel attention on the input, C*H*W, and filter attention
-  on the output, O*H'W' (absent for depthwise layers).
+  on the output, O*H'W' (each where the layer has it).
 
 These are the formulation-independent counts of the official computation (a kernel is built
 per sample); this package's faster formulations do other but equivalent work. README.md
@@ -35,13 +36,13 @@ def odconv_madds(layer, x: torch.Tensor, out: torch.Tensor) -> Dict[str, int]:
     out_positions = out.size(2) * out.size(3)
     k = layer.kernel_size[0]
     kernel_numel = layer.out_channels * (channels // layer.groups) * k * k
-    attention = layer.attention
-    heads = channels + sum(n for n, head in ((layer.out_channels, attention.filter_fc), (k * k, attention.spatial_fc),
-                                             (layer.kernel_num, attention.kernel_fc)) if head is not None)
-    aggregation = 2 * layer.kernel_num * kernel_numel if (layer.kernel_num > 1 or k > 1) else 0
-    products = channels * height * width + (layer.out_channels * out_positions if attention.filter_fc is not None else 0)
+    attention_weights = sum(m.weight.numel() for m in layer.attention.modules() if isinstance(m, nn.Conv2d))
+    has = layer.attention_has
+    aggregation = 2 * layer.kernel_num * kernel_numel if (layer.kernel_num > 1 or has('spatial_fc')) else 0
+    products = ((channels * height * width if has('channel_fc') else 0)
+                + (layer.out_channels * out_positions if has('filter_fc') else 0))
     return dict(odconv_conv=batch * kernel_numel * out_positions,
-                odconv_attention=batch * attention.attention_channels * (channels + heads),
+                odconv_attention=batch * attention_weights,
                 odconv_kernel_aggregation=batch * aggregation,
                 odconv_attention_products=batch * products)
 
