@@ -118,6 +118,55 @@ def test_builtin_set_configs_scale_the_recipe_down(name, backbone_type):
         assert model.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 10)
 
 
+CLASSIFICATION_CONFIGS = sorted(glob.glob(os.path.join(IMAGENET, '*.py'))
+                                + glob.glob(os.path.join(REPO, 'configs', 'shapes_cls', '*.py')))
+
+
+@pytest.mark.parametrize('path', CLASSIFICATION_CONFIGS, ids=os.path.basename)
+def test_every_pretraining_config_trains_its_batch_norms(path):
+    """mmdet's ResNet (and so ODResNet) defaults to norm_eval=True, which keeps every BatchNorm
+    at its initial statistics while training: a classifier trained from scratch must not."""
+    cfg = load(path)
+    from mmpretrain.registry import MODELS
+    model = MODELS.build(cfg.model)
+    model.train()
+    norms = [m for m in model.backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(m.training for m in norms)
+
+
+# the dynamic-conv comparison (issue 31): config -> (layer class, K, attentions)
+COMPARISON = {
+    'resnet18-quarter_10e_shapes-cls.py': (None, None, None),
+    'odresnet18-quarter-k1-spatial_10e_shapes-cls.py': ('ODConv2d', 1, ('spatial',)),
+    'odresnet18-quarter-k1-channel_10e_shapes-cls.py': ('ODConv2d', 1, ('channel',)),
+    'odresnet18-quarter-k1-filter_10e_shapes-cls.py': ('ODConv2d', 1, ('filter',)),
+    'odresnet18-quarter-k4-kernel_10e_shapes-cls.py': ('ODConv2d', 4, ('kernel',)),
+    'odresnet18-quarter-k1_10e_shapes-cls.py': ('ODConv2d', 1, ('spatial', 'channel', 'filter')),
+    'odresnet18-quarter-k4_10e_shapes-cls.py': ('ODConv2d', 4, ('spatial', 'channel', 'filter', 'kernel')),
+    'condconv-resnet18-quarter-k8_10e_shapes-cls.py': ('CondConv2d', 8, ('kernel',)),
+    'dyconv-resnet18-quarter-k4_10e_shapes-cls.py': ('DyConv2d', 4, ('kernel',)),
+}
+
+
+@pytest.mark.parametrize('name', sorted(COMPARISON))
+def test_comparison_configs_differ_only_in_the_layer(name):
+    cfg = load(os.path.join(REPO, 'configs', 'shapes_cls', name))
+    from mmpretrain.registry import MODELS
+    from odconv_mmdet.layers.odconv import odconv_layers
+    layer_type, kernel_num, attentions = COMPARISON[name]
+    model = MODELS.build(cfg.model)
+    layers = odconv_layers(model)
+    assert {type(m).__name__ for m in layers} == ({layer_type} if layer_type else set())
+    assert all(m.kernel_num == kernel_num and m.attentions == attentions for m in layers)
+    assert len(layers) in (0, 16)  # every conv inside the 8 basic blocks
+    assert cfg.train_cfg.max_epochs == 10 and cfg.param_scheduler.milestones == [3, 6, 9]
+    assert model.head.in_channels == 128 and model.head.num_classes == 10
+    hooks = [(h['init_temperature'], h['anneal_epochs']) for h in cfg.custom_hooks]
+    assert hooks == ([(30, 1.0)] if layer_type in ('ODConv2d', 'DyConv2d') else [])
+    with torch.no_grad():
+        assert model.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 10)
+
+
 def test_dropout_head_refuses_a_bad_rate():
     require_mmpretrain()
     from odconv_mmdet.classification import DropoutLinearClsHead
@@ -198,3 +247,26 @@ def test_the_study_command_runs_ci_sized(tmp_path):
         assert re.search(r'load backbone\. in model from: .*pretrain_%s_seed0.*epoch_1\.pth' % kind, log)
     assert set(study['verdict'].values()) <= {'ODConv helps', 'ODConv hurts', 'no clear difference'}
     assert '| ODResNet-18 K = 4 (half width) |' in result.stdout
+
+
+def test_the_dynamic_convs_study_runs_ci_sized(tmp_path):
+    """benchmarks/dynamic_convs_study.py --tiny with two variants: each trained through
+    mmpretrain's train tool, sized and timed, and compared by the committed rule."""
+    require_mmpretrain()
+    out = tmp_path / 'study.json'
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'benchmarks', 'dynamic_convs_study.py'), '--tiny',
+                             '--seeds', '0', '--variants', 'static', 'dyconv-4x', '--work-dir', str(tmp_path / 'work'),
+                             '--out', str(out)], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    study = json.load(open(out))
+    assert study['tiny'] and list(study['runs']) == ['static', 'dyconv-4x']
+    static, dyconv = study['runs']['static'], study['runs']['dyconv-4x']
+    for runs in (static, dyconv):
+        assert len(runs['top1']) == len(runs['step_s']) == 1 and 0 <= runs['top1'][0] <= 100
+        assert runs['step_s'][0] > 0 and runs['wall_s'][0] > 0
+    # 16 convs of 3x3: DyConv 4x has four kernels each plus its attention
+    assert dyconv['params'] > 3 * static['params'] and dyconv['madds'] > static['madds']
+    assert set(study['verdicts']) == {'dyconv-4x vs static'}
+    assert study['verdicts']['dyconv-4x vs static'] in ('higher', 'lower', 'no clear difference')
+    log = open(glob.glob(str(tmp_path / 'work' / 'dyconv-4x_seed0' / '*' / '*.log'))[0]).read()
+    assert 'odconv_temperature' in log  # DyConv's temperature annealed by the hook
