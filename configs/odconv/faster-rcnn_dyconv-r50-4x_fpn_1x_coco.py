@@ -6,10 +6,5 @@
 # mmdet's static ImageNet ResNet-50 is loaded and inflated (K copies of each static kernel: the
 # softmax weights sum to 1, so each DyConv computes its static conv exactly at the start). As
 # for an inflated ODConv, the run keeps T = 1 (no ODConvTemperatureHook).
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['odconv_mmdet'], allow_failed_imports=False)
-model = dict(backbone=dict(
-    _delete_=True, type='ODConvBackbone', conv_type='DyConv', kernel_num=4,
-    backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=1,
-                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=True, style='pytorch',
-                  init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'))))
+_base_ = './faster-rcnn_condconv-r50-8x_fpn_1x_coco.py'
+model = dict(backbone=dict(conv_type='DyConv', kernel_num=4))
