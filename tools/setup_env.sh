@@ -26,8 +26,8 @@ PYTHON_BIN="${PYTHON:-python3}"
 fail() { echo "setup_env: ERROR: $*" >&2; exit 1; }
 log() { echo "setup_env: $*"; }
 
-stamp() {  # what the marker records: the pins and the package metadata that decide the install
-  cat "$PINS" "$ROOT/setup.py" | sha256sum | cut -d' ' -f1
+stamp() {  # what the marker records: the pins, the package metadata and the steps that decide the install
+  cat "$PINS" "$ROOT/setup.py" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1
 }
 
 if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$(stamp)" ] && [ -x "$VENV/bin/python" ] \
@@ -85,6 +85,11 @@ if [ "$STACK" = users ]; then  # pretraining with mmpretrain: its pins say why t
   log "installing mmpretrain and torchvision"
   "${PIP[@]}" -q mmpretrain torchvision || fail "could not install mmpretrain/torchvision"
 fi
+log "installing openmim (mim train / test / search), without its dataset-download dependencies"
+# openmim requires opendatalab, whose openxlab pins setuptools 60.2 (no PEP 660 editable
+# installs) and older requests / packaging; mim's train, test and search import none of them.
+"${PIP[@]}" -q --no-deps openmim model-index || fail "could not install openmim/model-index"
+"${PIP[@]}" -q click colorama tabulate markdown ordered-set requests rich || fail "could not install mim's dependencies"
 "${PIP[@]}" -q --no-build-isolation -e "$ROOT[tests]" || fail "could not install odconv_mmdet from $ROOT"
 
 "$PY" -c "import torch, mmcv.ops, mmdet, mmengine, odconv_mmdet" || fail "the installed stack does not import"
