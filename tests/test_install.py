@@ -160,4 +160,15 @@ def test_the_wheel_carries_configs_tools_and_model_index_and_they_work_installed
          f'val_dataloader.dataset.data_root={data}/', f'val_evaluator.ann_file={data}/annotations/val.json'], **run)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / 'run' / 'epoch_1.pth').is_file()
+    # by name: mim finds the config in the installed package and runs its own tools/train.py
+    result = subprocess.run(
+        mim_cli + ['train', 'odconv_mmdet', 'faster-rcnn_r18_fpn_shapes.py', '--gpus', '0', '--work-dir',
+                   str(tmp_path / 'run2'), '--cfg-options', 'train_cfg.max_epochs=1', 'train_dataloader.batch_size=2',
+                   'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+                   'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+                   f'train_dataloader.dataset.data_root={data}/', f'val_dataloader.dataset.data_root={data}/',
+                   f'val_evaluator.ann_file={data}/annotations/val.json'], **run)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"{mim / 'tools' / 'train.py'} {mim / 'configs' / 'shapes' / 'faster-rcnn_r18_fpn_shapes.py'}" in result.stdout
+    assert (tmp_path / 'run2' / 'epoch_1.pth').is_file()
     assert re.search(r'Epoch\(train\) +\[1\]\[1/1\]', result.stdout + result.stderr)

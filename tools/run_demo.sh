@@ -16,7 +16,7 @@ if [ ! -f data/shapes/annotations/val.json ]; then
 fi
 
 start=$(date +%s)
-"$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR"   # evaluates on val after the last epoch
+"$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR"   # evaluates on val after every epoch
 elapsed=$(( $(date +%s) - start ))
 
 CHECKPOINT="$(cat "$WORK_DIR/last_checkpoint")"
