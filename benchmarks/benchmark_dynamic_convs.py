@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -25,6 +24,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchmark import interleaved_medians, train_step  # noqa: E402
 from odconv_mmdet.layers import CondConv2d, DyConv2d, ODConv2d  # noqa: E402
+from odconv_mmdet.utils.io import write_atomically  # noqa: E402
 
 SHAPES = {  # name: (batch, in = out channels, height, width)
     'quarter-s1_b64_16x16': (64, 16, 16, 16),
@@ -75,9 +75,10 @@ def main(argv=None):
           f'({worst["variant"]} at {worst["shape"]})')
     result = dict(date=time.strftime('%Y-%m-%d'), machine=f'{platform.machine()}, {os.cpu_count()} cores',
                   torch=torch.__version__, threads=torch.get_num_threads(), repeats=args.repeats, rows=rows)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(result, f, indent=1)
+    def write_json(path):
+        with open(path, 'w') as f:
+            json.dump(result, f, indent=1)
+    write_atomically(args.out, write_json)
     print(f'written {args.out}')
 
 

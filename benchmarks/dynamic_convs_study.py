@@ -16,7 +16,6 @@ stack (mmpretrain needs torchvision): benchmarks/dynamic_convs_study.sh sets it 
 A missing classification set (data/shapes_cls) is generated first.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import platform
@@ -25,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from pretrain_study import ROOT, last_scalars, mean_std, run  # noqa: E402
+from pretrain_study import ROOT, compare, last_scalars, mean_std, run, scalar_lines, write_json  # noqa: E402
 
 CONFIGS = 'configs/shapes_cls'
 VARIANTS = {  # name: config (the table's order)
@@ -42,13 +41,6 @@ VARIANTS = {  # name: config (the table's order)
 # The paper's ImageNet ResNet-18 order (shared/docs/dynamic-convs-reference.md, quoted figures):
 # ODConv 4x 73.97 > DyConv 4x 72.76 > CondConv 8x 71.99 > static 70.25.
 PAPER_ORDER = [('odconv-4x', 'dyconv-4x'), ('dyconv-4x', 'condconv-8x'), ('condconv-8x', 'static')]
-
-
-def compare(better, worse):
-    """benchmarks/dynamic-convs-study.md's rule for 'better beats worse' (per-seed top-1 lists)."""
-    spread = max(statistics.stdev(better), statistics.stdev(worse)) if len(better) > 1 else 0.0
-    gap = statistics.mean(better) - statistics.mean(worse)
-    return 'higher' if gap > spread else 'lower' if gap < -spread else 'no clear difference'
 
 
 def size_of(config):
@@ -69,9 +61,7 @@ def size_of(config):
 
 def step_time(work_dir):
     """Median of the logged training-step times ('time': data and step) of the last epoch."""
-    runs = sorted(d for d in os.listdir(work_dir) if osp.isdir(osp.join(work_dir, d, 'vis_data')))
-    lines = [json.loads(line) for line in open(osp.join(work_dir, runs[-1], 'vis_data', 'scalars.json'))]
-    train = [line for line in lines if 'time' in line and 'loss' in line]
+    train = [line for line in scalar_lines(work_dir) if 'time' in line and 'loss' in line]
     last_epoch = max(line['epoch'] for line in train)
     return statistics.median(line['time'] for line in train if line['epoch'] == last_epoch)
 
@@ -131,11 +121,7 @@ def main():
     print('rule (benchmarks/dynamic-convs-study.md), top-1:')
     for key, value in verdicts.items():
         print(f'  {key}: {value}')
-    out = osp.join(ROOT, args.out)
-    os.makedirs(osp.dirname(out), exist_ok=True)
-    with open(out, 'w') as f:
-        json.dump(summary, f, indent=1)
-    print(f'written {args.out}')
+    write_json(summary, args.out)
 
 
 if __name__ == '__main__':

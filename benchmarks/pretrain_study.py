@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 
+from odconv_mmdet.utils.io import write_atomically
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 KINDS = {  # kind: (pretraining config, detector config)
     'static': ('configs/shapes_cls/resnet18-half_shapes-cls.py', 'configs/shapes/faster-rcnn_r18_fpn_shapes-pretrained.py'),
@@ -44,20 +46,41 @@ def run(*args):
     return time.perf_counter() - start
 
 
+def scalar_lines(work_dir):
+    """The logged scalar records (one dict per line) of the newest run in ``work_dir``."""
+    runs = sorted(d for d in os.listdir(work_dir) if osp.isdir(osp.join(work_dir, d, 'vis_data')))
+    return [json.loads(line) for line in open(osp.join(work_dir, runs[-1], 'vis_data', 'scalars.json'))]
+
+
 def last_scalars(work_dir):
     """The last value of every scalar logged by the newest run in ``work_dir``."""
-    runs = sorted(d for d in os.listdir(work_dir) if osp.isdir(osp.join(work_dir, d, 'vis_data')))
     scalars = {}
-    for line in open(osp.join(work_dir, runs[-1], 'vis_data', 'scalars.json')):
-        scalars.update(json.loads(line))
+    for line in scalar_lines(work_dir):
+        scalars.update(line)
     return scalars
+
+
+def compare(a, b):
+    """The studies' rule (pretrain-study.md, dynamic-convs-study.md) for per-seed lists ``a`` and
+    ``b``: 'higher' / 'lower' where mean(a) - mean(b) passes the larger sample standard deviation
+    (or minus it), else 'no clear difference'."""
+    spread = max(statistics.stdev(a), statistics.stdev(b)) if len(a) > 1 else 0.0
+    gap = statistics.mean(a) - statistics.mean(b)
+    return 'higher' if gap > spread else 'lower' if gap < -spread else 'no clear difference'
 
 
 def verdict(static, odconv):
     """benchmarks/pretrain-study.md's rule for one metric (lists of per-seed values)."""
-    spread = max(statistics.stdev(static), statistics.stdev(odconv)) if len(static) > 1 else 0.0
-    gap = statistics.mean(odconv) - statistics.mean(static)
-    return 'ODConv helps' if gap > spread else 'ODConv hurts' if gap < -spread else 'no clear difference'
+    return {'higher': 'ODConv helps', 'lower': 'ODConv hurts'}.get(compare(odconv, static), 'no clear difference')
+
+
+def write_json(summary, out):
+    """``summary`` as JSON at ``out`` (relative to the repository), never half-written."""
+    def write(path):
+        with open(path, 'w') as f:
+            json.dump(summary, f, indent=1)
+    write_atomically(osp.join(ROOT, out), write)
+    print(f'written {out}')
 
 
 def mean_std(values):
@@ -132,11 +155,7 @@ def main():
               f'{statistics.mean(r["pretrain_s"]) / 60:.1f} min | {statistics.mean(r["detect_s"]) / 60:.1f} min |')
     print(f'rule (benchmarks/pretrain-study.md): top-1: {summary["verdict"]["top1"]}; '
           f'bbox mAP: {summary["verdict"]["bbox_map"]}')
-    out = osp.join(ROOT, args.out)
-    os.makedirs(osp.dirname(out), exist_ok=True)
-    with open(out, 'w') as f:
-        json.dump(summary, f, indent=1)
-    print(f'written {args.out}')
+    write_json(summary, args.out)
 
 
 if __name__ == '__main__':

@@ -15,6 +15,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from odconv_mmdet.utils.io import write_atomically
+
 STAMP = re.compile(r'^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) - mmengine')
 VAL_END = re.compile(r'Epoch\(val\) +\[(\d+)\]\[(\d+)/\2\].*coco/bbox_mAP: ([0-9.]+)')
 
@@ -49,7 +51,7 @@ def main(argv=None):
         curve = ', '.join(f"epoch {r['epoch']}: {r['bbox_mAP']:.3f} ({r['seconds']:.0f} s)" for r in runs)
         print(f'{work_dir}: {curve}; validation {val:.0f} s of {total:.0f} s ({100 * val / total:.1f} %)')
     if args.out:
-        args.out.write_text(json.dumps(result, indent=1))
+        write_atomically(args.out, lambda path: Path(path).write_text(json.dumps(result, indent=1)))
         print(f'written {args.out}')
 
 
